@@ -131,11 +131,20 @@ def sentences_to_docs(vocab: Vocab, documents: Iterable[Document], n_sents: int)
             yield Doc(vocab, words=words, sent_starts=sent_starts, ents=tags)
 
 
+def iob2_tags(doc: Doc) -> List[str]:
+    """The Doc's entities as one IOB2 tag per token."""
+    return biluo_to_iob(doc_to_biluo_tags(doc, missing="O"))
+
+
+def split_by_sentences(doc: Doc, values: Sequence) -> List[list]:
+    """`values` (one per token of `doc`) cut at the Doc's sentence starts."""
+    sentences = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
+    return [list(values[sentence.start : sentence.end]) for sentence in sentences]
+
+
 def doc_to_sentences(doc: Doc) -> List[List[Tuple[str, str]]]:
     """(word, IOB2 tag) per token, one list per sentence; the inverse of `sentences_to_docs`."""
-    tags = biluo_to_iob(doc_to_biluo_tags(doc, missing="O"))
-    sentences = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
-    return [[(token.text, tags[token.i]) for token in sentence] for sentence in sentences]
+    return split_by_sentences(doc, list(zip((token.text for token in doc), iob2_tags(doc))))
 
 
 def entity_counts(documents: Iterable[Document]) -> Dict[str, int]:

@@ -73,10 +73,11 @@ def load_hf_splits(name: str) -> Dict[str, List[Document]]:
 
 
 def hf_splits(dataset_dict, name: str) -> Dict[str, List[Document]]:
-    splits = {}
     for split, hf_split in HF_SPLITS.items():
         if hf_split not in dataset_dict:
             raise ConllError(f"dataset {name}", f"missing {split} split: expected a split named {hf_split!r}, found {', '.join(dataset_dict)}")
+    splits = {}
+    for split, hf_split in HF_SPLITS.items():
         dataset = dataset_dict[hf_split]
         rows = tqdm(dataset, desc=f"reading {name} {hf_split}", unit=" sentences", disable=None)
         splits[split] = read_hf_split(rows, hf_labels(dataset), f"dataset {name}, split {hf_split}")

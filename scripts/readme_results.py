@@ -1,0 +1,49 @@
+"""Fill README.md's results section from the metrics a run wrote, so no figure there is typed by hand."""
+import json
+from pathlib import Path
+
+import typer
+from wasabi import msg
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def results_markdown(test_scores: dict, crosscheck: dict, corpus_stats: dict) -> str:
+    test = corpus_stats["splits"]["test"]
+    lines = [
+        f"Source: `{corpus_stats['source']}`, Docs of up to {corpus_stats['n_sents']} sentences; test: "
+        f"{test['sentences']} sentences, {test['tokens']} tokens, {test['entities_total']} entities. "
+        f"seqeval agrees with spaCy on every figure: **{crosscheck['agree']}** (tolerance {crosscheck['tolerance']:g}).",
+        "",
+        "| | P | R | F |",
+        "|---|---:|---:|---:|",
+    ]
+    for entity_type, scores in sorted(test_scores["ents_per_type"].items()):
+        lines.append(f"| {entity_type} | {scores['p']:.3f} | {scores['r']:.3f} | {scores['f']:.3f} |")
+    lines.append(f"| **all** | **{test_scores['ents_p']:.3f}** | **{test_scores['ents_r']:.3f}** | **{test_scores['ents_f']:.3f}** |")
+    return "\n".join(lines)
+
+
+def replace_section(readme: str, body: str) -> str:
+    if START not in readme or END not in readme:
+        raise ValueError(f"README has no results section: expected the markers {START} and {END}")
+    head, rest = readme.split(START, 1)
+    return f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[1]}"
+
+
+def main(
+    readme: Path = typer.Argument(..., exists=True, dir_okay=False, help="README.md to update"),
+    metrics_dir: Path = typer.Option(Path("metrics"), help="Folder with test.json and crosscheck.json"),
+    corpus_stats: Path = typer.Option(Path("corpus/stats.json"), help="The corpus step's stats.json"),
+) -> None:
+    read = lambda path: json.loads(path.read_text(encoding="utf8"))  # noqa: E731
+    body = results_markdown(read(metrics_dir / "test.json"), read(metrics_dir / "crosscheck.json"), read(corpus_stats))
+    try:
+        readme.write_text(replace_section(readme.read_text(encoding="utf8"), body), encoding="utf8")
+    except ValueError as err:
+        msg.fail(f"{readme}: {err}", exits=1)
+    msg.good(f"Updated the results section of {readme}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
