@@ -38,19 +38,23 @@ def sentence_tags(examples: List[Example]) -> Dict[str, List[List[str]]]:
 
 def spacy_scores(examples: List[Example]) -> dict:
     scores = Scorer.score_spans(examples, "ents")
+    # With no entity in gold or predicted spaCy says None; seqeval (zero_division=0) says 0.
     return {
-        "p": scores["ents_p"],
-        "r": scores["ents_r"],
-        "f": scores["ents_f"],
+        "p": scores["ents_p"] or 0.0,
+        "r": scores["ents_r"] or 0.0,
+        "f": scores["ents_f"] or 0.0,
         "per_type": {t: dict(v) for t, v in sorted((scores["ents_per_type"] or {}).items())},
     }
 
 
 def seqeval_scores(gold: List[List[str]], predicted: List[List[str]]) -> dict:
     """seqeval's default mode, which reads tags as conlleval does; no division by zero warnings."""
-    report = classification_report(gold, predicted, output_dict=True, zero_division=0)
+    has_entities = any(tag != "O" for sentence in gold + predicted for tag in sentence)
+    # seqeval's report cannot be made without any entity (it takes the max of no names).
+    report = classification_report(gold, predicted, output_dict=True, zero_division=0) if has_entities else {}
     types = sorted(t for t in report if not t.endswith(" avg"))
     return {
+        "report": classification_report(gold, predicted, digits=4, zero_division=0) if has_entities else "no entities\n",
         "p": float(precision_score(gold, predicted, zero_division=0)),
         "r": float(recall_score(gold, predicted, zero_division=0)),
         "f": float(f1_score(gold, predicted, zero_division=0)),
@@ -95,7 +99,6 @@ def crosscheck(examples: List[Example], reported: Optional[dict] = None) -> dict
         "tokens": sum(len(s) for s in view["words"]),
         "spacy": ours,
         "seqeval": theirs,
-        "report": classification_report(view["gold"], view["predicted"], digits=4, zero_division=0),
     }
 
 
@@ -138,7 +141,7 @@ def main(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
     write_predictions(predictions_path, sentence_tags(examples))
-    print(result["report"])
+    print(result["seqeval"]["report"])
     print_table(result)
     if not result["agree"]:
         msg.fail(f"spaCy and seqeval disagree on {len(result['mismatches'])} figure(s)", "\n".join(result["mismatches"]), exits=1)
