@@ -14,7 +14,9 @@ def source(name: str, default_url: str, license: str) -> dict:
     return {"name": name, "url": "" if is_local else default_url, "license": license}
 
 
-def package_meta(test_scores: dict, crosscheck: dict, corpus_stats: dict, transformer: str, version: str, license: str) -> dict:
+def package_meta(
+    test_scores: dict, crosscheck: dict, corpus_stats: dict, transformer: str, version: str, license: str, dataset_license: str, transformer_license: str
+) -> dict:
     dataset = corpus_stats["source"]
     per_type = ", ".join(f"{t} {v['f']:.3f}" for t, v in sorted(test_scores["ents_per_type"].items()))
     return {
@@ -26,8 +28,8 @@ def package_meta(test_scores: dict, crosscheck: dict, corpus_stats: dict, transf
             f"scored with gold tokens and document context; seqeval agrees: {crosscheck['agree']}."
         ),
         "sources": [
-            source(dataset, f"{HF_URL}datasets/{dataset}", "see the dataset: CoNLL-2003 text is Reuters'"),
-            source(transformer, f"{HF_URL}{transformer}", "apache-2.0"),
+            source(dataset, f"{HF_URL}datasets/{dataset}", dataset_license),
+            source(transformer, f"{HF_URL}{transformer}", transformer_license),
         ],
         "performance": {key: test_scores[key] for key in ("ents_f", "ents_p", "ents_r", "ents_per_type")},
     }
@@ -40,9 +42,11 @@ def main(
     transformer: str = typer.Option(..., help="The transformer the model was trained from"),
     version: str = typer.Option(..., help="Package version"),
     license: str = typer.Option("MIT", help="Licence of the packaged model"),
+    dataset_license: str = typer.Option(..., help="Licence of the training data, for meta's sources"),
+    transformer_license: str = typer.Option(..., help="Licence of the transformer, for meta's sources"),
 ) -> None:
     read = lambda path: json.loads(path.read_text(encoding="utf8"))  # noqa: E731
-    meta = package_meta(read(metrics_dir / "test.json"), read(metrics_dir / "crosscheck.json"), read(corpus_stats), transformer, version, license)
+    meta = package_meta(read(metrics_dir / "test.json"), read(metrics_dir / "crosscheck.json"), read(corpus_stats), transformer, version, license, dataset_license, transformer_license)
     output.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf8")
     msg.good(f"Wrote {output}", meta["description"])
 

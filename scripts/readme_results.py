@@ -3,15 +3,16 @@ import json
 from pathlib import Path
 
 import typer
+from spacy.util import load_config
 from wasabi import msg
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def results_markdown(test_scores: dict, crosscheck: dict, corpus_stats: dict) -> str:
+def results_markdown(test_scores: dict, crosscheck: dict, corpus_stats: dict, transformer: str) -> str:
     test = corpus_stats["splits"]["test"]
     lines = [
-        f"Source: `{corpus_stats['source']}`, Docs of up to {corpus_stats['n_sents']} sentences; test: "
+        f"Transformer: `{transformer}`. Corpus: `{corpus_stats['source']}`, Docs of up to {corpus_stats['n_sents']} sentences; test: "
         f"{test['sentences']} sentences, {test['tokens']} tokens, {test['entities_total']} entities. "
         f"seqeval agrees with spaCy on every figure: **{crosscheck['agree']}** (tolerance {crosscheck['tolerance']:g}).",
         "",
@@ -35,9 +36,11 @@ def main(
     readme: Path = typer.Argument(..., exists=True, dir_okay=False, help="README.md to update"),
     metrics_dir: Path = typer.Option(Path("metrics"), help="Folder with test.json and crosscheck.json"),
     corpus_stats: Path = typer.Option(Path("corpus/stats.json"), help="The corpus step's stats.json"),
+    model_dir: Path = typer.Option(Path("training/model-best"), help="The scored pipeline, for its transformer's name"),
 ) -> None:
     read = lambda path: json.loads(path.read_text(encoding="utf8"))  # noqa: E731
-    body = results_markdown(read(metrics_dir / "test.json"), read(metrics_dir / "crosscheck.json"), read(corpus_stats))
+    transformer = load_config(model_dir / "config.cfg")["paths"]["transformer"]
+    body = results_markdown(read(metrics_dir / "test.json"), read(metrics_dir / "crosscheck.json"), read(corpus_stats), transformer)
     try:
         readme.write_text(replace_section(readme.read_text(encoding="utf8"), body), encoding="utf8")
     except ValueError as err:
