@@ -102,7 +102,7 @@ def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> List[Document]:
             continue
         if n_columns is None:
             if len(columns) < 2:
-                raise ConllError(f"{path}:{number}", f"1 column: expected a token and an NER tag, split by whitespace")
+                raise ConllError(f"{path}:{number}", "1 column: expected a token and an NER tag, split by whitespace")
             n_columns, first_columns_line = len(columns), number
         elif len(columns) != n_columns:
             raise ConllError(

@@ -1,6 +1,5 @@
 """CoNLL-2003 (a folder of CoNLL files, or a Hugging Face dataset) to spaCy DocBins with document context."""
 import json
-import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 

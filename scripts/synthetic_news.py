@@ -6,7 +6,7 @@ generic; no CoNLL-2003 text is used, only the length histograms in conll2003_fig
 import json
 import random
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 from conll import Document, Sentence
 
