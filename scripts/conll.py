@@ -6,7 +6,7 @@ sentences become Docs) live here once.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.training.iob_utils import biluo_to_iob, doc_to_biluo_tags
@@ -32,6 +32,11 @@ class Sentence:
 
 
 Document = List[Sentence]
+
+
+class ConllSplit(NamedTuple):
+    documents: List[Document]
+    markers: int  # `-DOCSTART-` lines or rows read: the source's own document count, 0 without them
 
 
 def read_tags(raw_tags: Sequence[str], where: Sequence[str], entity_types=ENTITY_TYPES) -> Tuple[List[str], int]:
@@ -62,7 +67,7 @@ def read_tags(raw_tags: Sequence[str], where: Sequence[str], entity_types=ENTITY
     return tags, repaired
 
 
-def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> List[Document]:
+def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> ConllSplit:
     """Documents of a CoNLL-2003 file: NER tag in the last column, blank lines between sentences.
 
     A line whose first column is `-DOCSTART-` starts a document, whatever else it holds. Sentences
@@ -78,6 +83,7 @@ def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> List[Document]:
     if not text.strip():
         raise ConllError(str(path), "empty file: expected CoNLL-2003 lines (token ... NER-tag)")
     documents: List[Document] = []
+    markers = 0
     rows: List[Tuple[List[str], str]] = []  # (columns, place) of the open sentence
     n_columns: Optional[int] = None
     first_columns_line = 0
@@ -99,6 +105,7 @@ def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> List[Document]:
         if columns[0] == DOCSTART:
             close_sentence()
             documents.append([])
+            markers += 1
             continue
         if n_columns is None:
             if len(columns) < 2:
@@ -111,7 +118,7 @@ def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> List[Document]:
             )
         rows.append((columns, f"{path}:{number}"))
     close_sentence()
-    return documents
+    return ConllSplit(documents, markers)
 
 
 def sentences_to_docs(vocab: Vocab, documents: Iterable[Document], n_sents: int) -> Iterator[Doc]:

@@ -9,7 +9,7 @@ from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from conll import DOCSTART, ConllError, Document, Sentence, entity_counts, read_conll_file, read_tags, sentences_to_docs
+from conll import DOCSTART, ConllError, ConllSplit, Document, Sentence, entity_counts, read_conll_file, read_tags, sentences_to_docs
 
 SPLITS = ("train", "dev", "test")
 # Original CoNLL-2003 names (IOB1) first, then the IOB2 names most copies use.
@@ -29,13 +29,14 @@ def find_split_file(conll_dir: Path, split: str, name: Optional[str] = None) -> 
     return found[0]
 
 
-def read_hf_split(rows: Iterable[dict], labels: Sequence[str], where: str) -> List[Document]:
+def read_hf_split(rows: Iterable[dict], labels: Sequence[str], where: str) -> ConllSplit:
     """Documents from dataset rows (`tokens`, integer `ner_tags`).
 
     Rows that are just `-DOCSTART-` (some copies of CoNLL-2003 keep them) start a document;
     without them the split is one stream of sentences, grouped in order.
     """
     documents: List[Document] = [[]]
+    markers = 0
     for number, row in enumerate(rows):
         place = f"{where}, row {number}"
         tokens, tag_ids = row["tokens"], row["ner_tags"]
@@ -45,6 +46,7 @@ def read_hf_split(rows: Iterable[dict], labels: Sequence[str], where: str) -> Li
             raise ConllError(place, "no tokens: expected a sentence")
         if tokens[0] == DOCSTART:
             documents.append([])
+            markers += 1
             continue
         bad = [t for t in tag_ids if not 0 <= t < len(labels)]
         if bad:
@@ -54,7 +56,7 @@ def read_hf_split(rows: Iterable[dict], labels: Sequence[str], where: str) -> Li
     documents = documents if documents[0] else documents[1:]
     if not any(documents):
         raise ConllError(where, "no sentences: expected rows with tokens and ner_tags")
-    return documents
+    return ConllSplit(documents, markers)
 
 
 def hf_labels(dataset) -> Sequence[str]:
@@ -64,14 +66,14 @@ def hf_labels(dataset) -> Sequence[str]:
     return tuple(names) if names else HF_LABELS
 
 
-def load_hf_splits(name: str) -> Dict[str, List[Document]]:
+def load_hf_splits(name: str) -> Dict[str, ConllSplit]:
     import datasets
 
     dataset_dict = datasets.load_dataset(name)
     return hf_splits(dataset_dict, name)
 
 
-def hf_splits(dataset_dict, name: str) -> Dict[str, List[Document]]:
+def hf_splits(dataset_dict, name: str) -> Dict[str, ConllSplit]:
     for split, hf_split in HF_SPLITS.items():
         if hf_split not in dataset_dict:
             raise ConllError(f"dataset {name}", f"missing {split} split: expected a split named {hf_split!r}, found {', '.join(dataset_dict)}")
@@ -83,15 +85,15 @@ def hf_splits(dataset_dict, name: str) -> Dict[str, List[Document]]:
     return splits
 
 
-def file_splits(conll_dir: Path, file_names: Dict[str, Optional[str]]) -> Dict[str, List[Document]]:
+def file_splits(conll_dir: Path, file_names: Dict[str, Optional[str]]) -> Dict[str, ConllSplit]:
     return {split: read_conll_file(find_split_file(conll_dir, split, file_names.get(split))) for split in SPLITS}
 
 
-def split_stats(documents: List[Document], n_docs: int, source_documents: int) -> dict:
-    sentences = [s for d in documents for s in d]
-    entities = entity_counts(documents)
+def split_stats(split: ConllSplit, n_docs: int) -> dict:
+    sentences = [s for d in split.documents for s in d]
+    entities = entity_counts(split.documents)
     return {
-        "source_documents": source_documents,
+        "source_documents": split.markers,
         "docs": n_docs,
         "sentences": len(sentences),
         "tokens": sum(len(s.words) for s in sentences),
@@ -134,21 +136,33 @@ def convert(
     return write_splits(splits, output_dir, n_sents, source)
 
 
-def write_splits(splits: Dict[str, List[Document]], output_dir: Path, n_sents: int, source: str) -> dict:
+def write_splits(splits: Dict[str, ConllSplit], output_dir: Path, n_sents: int, source: str) -> dict:
     stats = {"source": source, "n_sents": n_sents, "splits": {}}
     for split in SPLITS:
-        documents = splits[split]
-        n_docs = write_split(documents, output_dir / f"{split}.spacy", n_sents, f"writing {split}")
-        stats["splits"][split] = split_stats(documents, n_docs, len(documents))
+        n_docs = write_split(splits[split].documents, output_dir / f"{split}.spacy", n_sents, f"writing {split}")
+        stats["splits"][split] = split_stats(splits[split], n_docs)
     (output_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf8")
     return stats
+
+
+def figure_mismatches(stats: dict, expected: dict) -> List[str]:
+    """What differs from `expected` (conll2003_figures.json's form); documents only where the source marks them."""
+    found = []
+    for split, figures in stats["splits"].items():
+        want = expected["splits"][split]
+        pairs = [(name, figures[name], want[name]) for name in ("sentences", "tokens", "entities_total")]
+        pairs += [(f"entities {t}", figures["entities"].get(t, 0), n) for t, n in want["entities"].items()]
+        if figures["source_documents"]:
+            pairs.append(("documents", figures["source_documents"], want["documents"]))
+        found += [f"{split} {name}: {got}, expected {wanted}" for name, got, wanted in pairs if got != wanted]
+    return found
 
 
 def print_stats(stats: dict) -> None:
     splits = stats["splits"]
     types = sorted({t for s in splits.values() for t in s["entities"]})
     rows = [
-        ("source documents", [s["source_documents"] for s in splits.values()]),
+        ("source documents (-DOCSTART-)", [s["source_documents"] for s in splits.values()]),
         (f"Docs (<= {stats['n_sents']} sentences)", [s["docs"] for s in splits.values()]),
         ("sentences", [s["sentences"] for s in splits.values()]),
         ("tokens", [s["tokens"] for s in splits.values()]),
@@ -167,6 +181,7 @@ def main(
     train_file: Optional[str] = typer.Option(None, "--train-file", help="Name of the train file (default: eng.train or train.txt)"),
     dev_file: Optional[str] = typer.Option(None, "--dev-file", help="Name of the dev file (default: eng.testa or valid.txt)"),
     test_file: Optional[str] = typer.Option(None, "--test-file", help="Name of the test file (default: eng.testb or test.txt)"),
+    expected_figures: str = typer.Option("", "--expected-figures", help="JSON of the figures the source must give (scripts/conll2003_figures.json)"),
 ) -> None:
     try:
         stats = convert(
@@ -180,6 +195,11 @@ def main(
         msg.fail("Could not convert the corpus", str(err), exits=1)
     msg.good(f"Wrote {', '.join(f'{s}.spacy' for s in SPLITS)} and stats.json to {output_dir} from {stats['source']}")
     print_stats(stats)
+    if expected_figures:
+        mismatches = figure_mismatches(stats, json.loads(Path(expected_figures).read_text(encoding="utf8")))
+        if mismatches:
+            msg.fail(f"The corpus does not give the figures of {expected_figures}", "\n".join(mismatches), exits=1)
+        msg.good(f"Sentences, tokens and entities per type are those of {expected_figures}")
 
 
 if __name__ == "__main__":

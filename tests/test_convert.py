@@ -13,7 +13,7 @@ from spacy.tokens import DocBin
 
 from conftest import PROJECT_DIR
 from conll import ConllError, doc_to_sentences, read_conll_file, read_tags
-from convert import HF_LABELS, convert, hf_splits, write_splits
+from convert import HF_LABELS, convert, figure_mismatches, hf_splits, write_splits
 
 LONG_SENTENCE_TOKENS = 600  # each `partNNN` is several word pieces: far over 512
 
@@ -157,7 +157,7 @@ def test_hf_source_without_document_rows_or_label_names(tmp_path):
     assert {k: stats[k] for k in ("sentences", "tokens", "entities", "entities_total")} == {
         k: figures[k] for k in ("sentences", "tokens", "entities", "entities_total")
     }
-    assert stats["source_documents"] == 1 and stats["docs"] == math.ceil(len(sentences) / 3)
+    assert stats["source_documents"] == 0 and stats["docs"] == math.ceil(len(sentences) / 3)
     assert exported_sentences(tmp_path / "hf" / "test.spacy") == sentences
 
 
@@ -176,7 +176,7 @@ def test_bad_lines_name_file_line_and_expectation(tmp_path, text, where, expecte
     path = tmp_path / "eng.train"
     path.write_text(text, encoding="utf8")
     if expected is None:
-        assert read_conll_file(path)[0][0].tags == ["B-ORG", "O"]
+        assert read_conll_file(path).documents[0][0].tags == ["B-ORG", "O"]
         return
     with pytest.raises(ConllError) as err:
         read_conll_file(path)
@@ -235,3 +235,16 @@ def test_published_conll2003_figures_add_up():
         assert sum(f["sentence_length_histogram"].values()) == sentences
         assert sum(int(k) * v for k, v in f["sentence_length_histogram"].items()) == tokens
         assert sum(f["sentences_per_document_histogram"].values()) == documents
+
+
+def test_figures_are_checked_against_the_expected_ones(tmp_path):
+    stats = convert(tmp_path / "corpus", 10, conll_dir=write_sample_dir(tmp_path / "conll"))
+    figures = expected_figures(SAMPLE, 10)
+    expected = {"splits": {split: json.loads(json.dumps({**figures, "documents": len(SAMPLE)})) for split in ("train", "dev", "test")}}
+    assert figure_mismatches(stats, expected) == []
+    expected["splits"]["dev"]["entities"]["LOC"] += 1
+    expected["splits"]["test"]["documents"] = 231
+    assert figure_mismatches(stats, expected) == [
+        f"dev entities LOC: {figures['entities']['LOC']}, expected {figures['entities']['LOC'] + 1}",
+        f"test documents: {len(SAMPLE)}, expected 231",
+    ]
