@@ -69,7 +69,14 @@ def hf_labels(dataset) -> Sequence[str]:
 def load_hf_splits(name: str) -> Dict[str, ConllSplit]:
     import datasets
 
-    dataset_dict = datasets.load_dataset(name)
+    try:
+        dataset_dict = datasets.load_dataset(name)
+    except Exception as err:  # the hub's errors vary: offline, unknown id, no access
+        raise ConllError(
+            f"dataset {name}",
+            f"could not be loaded ({type(err).__name__}: {err}): expected a dataset id on the Hugging Face hub "
+            "that this machine can reach, or a folder of CoNLL files (--vars.conll_dir)",
+        ) from None
     return hf_splits(dataset_dict, name)
 
 

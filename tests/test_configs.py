@@ -68,3 +68,16 @@ def test_untrained_pipeline_reads_a_doc_longer_than_the_window(demo_corpus, tiny
     trf_data = doc._.trf_data
     assert trf_data.wordpieces.input_ids.size > 512
     assert (trf_data.align.lengths >= 1).all()  # no token lost to truncation
+
+
+def test_unreachable_transformer_stops_with_advice(demo_corpus, tmp_path):
+    """The tests run offline, so a hub name cannot load: train says so before it starts."""
+    result = run_script(
+        "scripts/train.py", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "-1",
+        "--paths.train", str(demo_corpus / "train.spacy"), "--paths.dev", str(demo_corpus / "dev.spacy"),
+        "--paths.transformer", "distilbert-base-uncased",
+    )
+    assert result.returncode == 1
+    output = " ".join(result.stdout.split())
+    assert "The transformer 'distilbert-base-uncased' cannot be loaded" in output and "--vars.transformer PATH" in output
+    assert "Traceback" not in result.stdout + result.stderr

@@ -248,3 +248,9 @@ def test_figures_are_checked_against_the_expected_ones(tmp_path):
         f"dev entities LOC: {figures['entities']['LOC']}, expected {figures['entities']['LOC'] + 1}",
         f"test documents: {len(SAMPLE)}, expected 231",
     ]
+
+
+def test_unreachable_dataset_is_a_clear_error(tmp_path):
+    """Tests run offline, so the hub dataset cannot load: the step says so instead of a traceback."""
+    with pytest.raises(ConllError, match=r"dataset lhoestq/conll2003: could not be loaded .*conll_dir"):
+        convert(tmp_path, 10, dataset="lhoestq/conll2003")
