@@ -57,7 +57,8 @@ def test_demo_model_learns(demo_project):
     dev = demo_project / "corpus/dev.spacy"
     trained, _ = evaluate(spacy.load(demo_project / "training/model-best"), dev)
     config = spacy.util.load_config(demo_project / "training/model-best/config.cfg")
-    with_paths = config.merge({"paths": {"train": str(demo_project / "corpus/train.spacy"), "dev": str(dev)}})
+    paths = {"train": str(demo_project / "corpus/train.spacy"), "dev": str(dev), "transformer": str(demo_project / "assets/tiny-distilbert")}
+    with_paths = config.merge({"paths": paths})
     untrained, _ = evaluate(init_nlp(with_paths), dev)
     print(f"demo dev F: trained {trained['ents_f']:.4f}, untrained {untrained['ents_f'] or 0:.4f}")
     assert trained["ents_f"] > (untrained["ents_f"] or 0) + 0.3
