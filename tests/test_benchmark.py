@@ -1,0 +1,34 @@
+"""The benchmark runs end to end on a tiny shape and writes its JSON report; no timing is asserted."""
+import json
+import math
+
+from benchmark import Shape, flops_per_sequence, run_benchmark
+
+TINY = Shape(dim=32, n_layers=1, n_heads=2, hidden_dim=64, vocab_size=2000)
+
+
+def test_flops_formula():
+    shape = Shape(dim=4, n_layers=2, n_heads=1, hidden_dim=8, vocab_size=10)
+    # per layer 8*L*d*d + 4*L*d*h + 4*L*L*d with L=3; classifier 2*L*d*9
+    assert flops_per_sequence(3, shape) == 2 * (8 * 3 * 16 + 4 * 3 * 4 * 8 + 4 * 9 * 4) + 2 * 3 * 4 * 9
+
+
+def test_benchmark_tiny(tmp_path, tiny_transformer):
+    output = tmp_path / "metrics" / "benchmark.json"
+    run_benchmark(output, TINY, n_sentences=24, n_train_sentences=16, batch_size=8, threads=1, seed=0, model_dir=tiny_transformer)
+    report = json.loads(output.read_text(encoding="utf8"))
+    assert set(report) == {"settings", "ceiling", "results", "targets"}
+    assert report["settings"]["n_sentences"] == 24 and report["settings"]["threads"] == 1
+    assert {"fp32", "bf16"} <= set(report["ceiling"]["gemm_flops_per_s"])
+    for key in ("inference_words_per_s", "training_words_per_s", "forward_flops_per_word", "training_flops_per_word"):
+        assert report["ceiling"][key] > 0
+    pairs = {(row["system"], row["task"]) for row in report["results"]}
+    inference = {"spacy", "spacy-same-batches", "hf", "hf-pipeline"}
+    assert pairs == {(system, "inference") for system in inference} | {("spacy", "training"), ("hf", "training")}
+    for row in report["results"]:
+        for key in ("words_per_s", "ratio_to_hf", "fraction_of_ceiling", "peak_mib"):
+            assert math.isfinite(row[key]) and row[key] > 0, (row, key)
+        if row["system"] == "hf":
+            assert row["ratio_to_hf"] == 1.0
+    assert set(report["targets"]) == {"inference_vs_hf", "inference_vs_hf_pipeline", "training_vs_hf"}
+    assert all(isinstance(t["met"], bool) for t in report["targets"].values())
