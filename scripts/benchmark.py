@@ -185,9 +185,9 @@ def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]],
         set_gpu_allocator("pytorch")  # so that torch's peak memory counts spaCy's arrays too
         spacy.require_gpu()
     overrides = {"paths.transformer": settings.model_dir, "components.transformer.model.mixed_precision": settings.gpu}
+    overrides.update(settings.spacy_overrides)
     if same_batches:
         overrides["nlp.batch_size"] = settings.batch_size
-    overrides.update(settings.spacy_overrides)
     config = spacy.util.load_config(settings.config, overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     examples = [gold_corpus.gold_tokenized_example(Doc(nlp.vocab, words=w, ents=t)) for w, t in sentences[:32]]
@@ -429,6 +429,7 @@ def run_benchmark(
     model_dir: Optional[Path] = None,
     config: Path = DEFAULT_CONFIG,
     spacy_overrides: Optional[Dict[str, object]] = None,
+    pipe_buffer: int = 0,
 ) -> dict:
     threads = threads or os.cpu_count() or 1
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -446,6 +447,8 @@ def run_benchmark(
         settings = Settings(
             str(model_dir), str(config), texts, train_sentences, batch_size, threads, seed, gpu, dict(spacy_overrides or {})
         )
+        if pipe_buffer:
+            settings.spacy_overrides["nlp.batch_size"] = pipe_buffer
         lengths = piece_lengths(settings.model_dir, texts)
         train_lengths = piece_lengths(settings.model_dir, [w for w, _ in train_sentences])
         n_words, n_train_words = sum(map(len, texts)), sum(len(w) for w, _ in train_sentences)
@@ -482,6 +485,7 @@ def run_benchmark(
     report = {
         "settings": {
             "shape": asdict(shape),
+            "pipe_buffer": pipe_buffer or None,
             "n_sentences": len(texts),
             "n_words": n_words,
             "n_train_sentences": len(train_sentences),
@@ -520,11 +524,12 @@ def main(
     vocab_size: int = typer.Option(30522, help="Vocab size"),
     model_dir: Optional[Path] = typer.Option(None, help="Keep (or reuse) the random model here instead of a temp folder"),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False, help="spaCy pipeline config"),
+    pipe_buffer: int = typer.Option(0, help="Docs nlp.pipe buffers and the transformer sorts by length (nlp.batch_size); 0: the config's"),
 ) -> None:
     """Inference and training words/s of our pipeline, plain HF and the hardware's ceiling."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     shape = Shape(dim, n_layers, n_heads, hidden_dim, vocab_size)
-    run_benchmark(output, shape, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config)
+    run_benchmark(output, shape, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, pipe_buffer=pipe_buffer)
 
 
 if __name__ == "__main__":
