@@ -36,9 +36,11 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import typer
 from wasabi import msg
 
+from convert import HF_LABELS
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_DIR / "configs" / "distilbert_ner.cfg"
-IOB_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+IOB_LABELS = list(HF_LABELS)  # the notebook's label list
 SYSTEMS = {"inference": ("spacy", "spacy-same-batches", "hf", "hf-pipeline"), "training": ("spacy", "hf")}
 BASELINE = "hf"
 
@@ -177,7 +179,7 @@ def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]],
     import spacy
     from spacy.tokens import Doc
 
-    import gold_corpus  # noqa: F401 -- registers the corpus reader the config names
+    import custom_functions  # noqa: F401 -- registers the corpus reader the config names
 
     if settings.gpu:
         from thinc.api import set_gpu_allocator
@@ -190,7 +192,7 @@ def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]],
         overrides["nlp.batch_size"] = settings.batch_size
     config = spacy.util.load_config(settings.config, overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
-    examples = [gold_corpus.gold_tokenized_example(Doc(nlp.vocab, words=w, ents=t)) for w, t in sentences[:32]]
+    examples = [custom_functions.gold_tokenized_example(Doc(nlp.vocab, words=w, ents=t)) for w, t in sentences[:32]]
     optimizer = nlp.initialize(lambda: examples)
     return nlp, optimizer
 
@@ -280,10 +282,10 @@ def _train_spacy(settings: Settings) -> float:
     from spacy.tokens import Doc
     from spacy.training import Example
 
-    import gold_corpus
+    import custom_functions
 
     nlp, optimizer = load_spacy(settings, settings.train_sentences)
-    examples = [gold_corpus.gold_tokenized_example(Doc(nlp.vocab, words=w, ents=t)) for w, t in settings.train_sentences]
+    examples = [custom_functions.gold_tokenized_example(Doc(nlp.vocab, words=w, ents=t)) for w, t in settings.train_sentences]
     dropout = nlp.config["training"]["dropout"]
 
     def run(batch: List[Example]):
@@ -359,8 +361,7 @@ def make_inputs(n_sentences: int, n_train_sentences: int, seed: int):
     n_docs = 8
     while len(sentences) < n_train_sentences:
         documents = generate_documents(n_docs, seed + 1)
-        # (a sentence whose tags do not line up with its words is skipped)
-        sentences = [[s.words, s.tags] for document in documents for s in document if len(s.words) == len(s.tags)]
+        sentences = [[s.words, s.tags] for document in documents for s in document]
         n_docs *= 2
     return texts, sentences[:n_train_sentences]
 

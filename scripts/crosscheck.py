@@ -2,7 +2,7 @@
 
 seqeval reads IOB2 tags one sentence at a time, as conlleval does; spaCy scores entity spans
 per Doc. They agree only if no predicted entity crosses a sentence boundary, which the gold
-sentence starts given to the NER guarantee (scripts/gold_corpus.py). Any figure that differs
+sentence starts given to the NER guarantee (scripts/custom_functions.py). Any figure that differs
 by more than the tolerance fails the step, by name.
 """
 import json
@@ -18,7 +18,7 @@ from wasabi import msg
 
 from conll import iob2_tags, split_by_sentences
 from device import use_device
-from gold_corpus import read_examples
+from custom_functions import read_examples
 
 TOLERANCE = 1e-9
 

@@ -1,7 +1,7 @@
 """spaCy's scores on a DocBin read with gold tokens and document context, and displaCy pages of gold beside predicted.
 
 `spacy evaluate` would either drop the sentence starts or (`--gold-preproc`) cut Docs into
-sentences; this reads the Docs as training's dev scoring does (scripts/gold_corpus.py).
+sentences; this reads the Docs as training's dev scoring does (scripts/custom_functions.py).
 """
 import json
 from pathlib import Path
@@ -14,7 +14,7 @@ from spacy.training import Example
 from wasabi import msg
 
 from device import use_device
-from gold_corpus import read_examples
+from custom_functions import read_examples
 
 
 

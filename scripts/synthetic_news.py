@@ -62,11 +62,12 @@ def generate_sentence(length: int, rng: random.Random, entity_rate: float = 0.25
             entity_type = rng.choice(("PER", "ORG", "LOC", "MISC"))
             before, after = rng.choice(CUES[entity_type])
             name = mention(entity_type, rng)
+            name_tags = [f"B-{entity_type}"] + [f"I-{entity_type}"] * (len(name) - 1)
             phrase = [w for w in (before,) if w] + name + [w for w in (after,) if w]
-            phrase_tags = ["O"] * bool(before) + [f"B-{entity_type}"] + [f"I-{entity_type}"] * (len(name) - 1) + ["O"] * bool(after)
+            phrase_tags = ["O"] * bool(before) + name_tags + ["O"] * bool(after)
             room = body - len(words)
-            if len(phrase) > room:
-                phrase, phrase_tags = name[:room], phrase_tags[bool(before) :][:room]
+            if len(phrase) > room:  # no room for the cues: the name alone, cut to fit
+                phrase, phrase_tags = name[:room], name_tags[:room]
             words += phrase
             tags += phrase_tags
         else:

@@ -12,7 +12,7 @@ from spacy.cli.train import train
 from spacy.util import load_config
 from wasabi import msg
 
-import gold_corpus  # noqa: F401 -- registers the corpus reader the config names
+import custom_functions  # noqa: F401 -- registers the corpus reader the config names
 from device import use_device
 
 MIXED_PRECISION = "components.transformer.model.mixed_precision"

@@ -9,7 +9,7 @@ import spacy
 from conftest import PROJECT_DIR
 from convert import convert
 from device import gpu_problem
-import gold_corpus  # noqa: F401 -- registers the reader the config names
+import custom_functions  # noqa: F401 -- registers the reader the config names
 
 CONFIGS = sorted((PROJECT_DIR / "configs").glob("*.cfg"))
 
@@ -28,7 +28,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_spacy_debug_config(config, demo_corpus, tiny_transformer):
     result = run_script(
-        "-m", "spacy", "debug", "config", str(config), "--code", "scripts/gold_corpus.py",
+        "-m", "spacy", "debug", "config", str(config), "--code", "scripts/custom_functions.py",
         "--paths.train", str(demo_corpus / "train.spacy"), "--paths.dev", str(demo_corpus / "dev.spacy"),
         "--paths.transformer", str(tiny_transformer),
     )

@@ -254,3 +254,11 @@ def test_unreachable_dataset_is_a_clear_error(tmp_path):
     """Tests run offline, so the hub dataset cannot load: the step says so instead of a traceback."""
     with pytest.raises(ConllError, match=r"dataset lhoestq/conll2003: could not be loaded .*conll_dir"):
         convert(tmp_path, 10, dataset="lhoestq/conll2003")
+
+
+def test_generated_sentences_have_one_tag_per_word():
+    from synthetic_news import generate_documents
+
+    sentences = [s for d in generate_documents(60, seed=1) for s in d]
+    assert all(len(s.words) == len(s.tags) for s in sentences)
+    assert all(read_tags(s.tags, ["generated"] * len(s.tags)) == (s.tags, 0) for s in sentences)

@@ -4,7 +4,7 @@ import spacy
 from spacy.tokens import Doc, Span
 
 from crosscheck import crosscheck, differences, seqeval_scores, sentence_tags, spacy_scores, write_predictions
-from gold_corpus import gold_tokenized_example
+from custom_functions import gold_tokenized_example
 
 WORDS = ["Anna", "Lind", "met", "Harbor", "Bank", "in", "Oslo", ".", "Euro", "Cup", "starts", "in", "Lima"]
 SENT_STARTS = [True] + [False] * 7 + [True] + [False] * 4
