@@ -182,7 +182,7 @@ def print_stats(stats: dict) -> None:
 
 def main(
     output_dir: Path = typer.Argument(..., help="Where train.spacy, dev.spacy, test.spacy and stats.json go"),
-    n_sents: int = typer.Option(10, "--n-sents", "-n", help="At most this many consecutive sentences of a document per Doc"),
+    n_sents: int = typer.Option(10, "--n-sents", "-n", min=1, help="At most this many consecutive sentences of a document per Doc"),
     conll_dir: str = typer.Option("", "--conll-dir", help="Folder of CoNLL-2003 files; when set, --dataset is not used"),
     dataset: str = typer.Option("lhoestq/conll2003", "--dataset", help="Hugging Face dataset id, read when --conll-dir is not set"),
     train_file: Optional[str] = typer.Option(None, "--train-file", help="Name of the train file (default: eng.train or train.txt)"),

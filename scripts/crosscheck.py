@@ -65,20 +65,20 @@ def seqeval_scores(gold: List[List[str]], predicted: List[List[str]]) -> dict:
     }
 
 
-def differences(spacy_side: dict, seqeval_side: dict, tolerance: float = TOLERANCE) -> List[str]:
+def differences(spacy_side: dict, other_side: dict, other: str = "seqeval", tolerance: float = TOLERANCE) -> List[str]:
     """Names of the figures that disagree, with both values."""
     found = []
     for key in "prf":
-        if abs(spacy_side[key] - seqeval_side[key]) > tolerance:
-            found.append(f"ents_{key}: spaCy {spacy_side[key]!r} != seqeval {seqeval_side[key]!r}")
-    for entity_type in sorted(set(spacy_side["per_type"]) | set(seqeval_side["per_type"])):
-        ours, theirs = spacy_side["per_type"].get(entity_type), seqeval_side["per_type"].get(entity_type)
+        if abs(spacy_side[key] - other_side[key]) > tolerance:
+            found.append(f"ents_{key}: spaCy {spacy_side[key]!r} != {other} {other_side[key]!r}")
+    for entity_type in sorted(set(spacy_side["per_type"]) | set(other_side["per_type"])):
+        ours, theirs = spacy_side["per_type"].get(entity_type), other_side["per_type"].get(entity_type)
         if ours is None or theirs is None:
-            found.append(f"ents_per_type.{entity_type}: only {'seqeval' if ours is None else 'spaCy'} reports it")
+            found.append(f"ents_per_type.{entity_type}: only {other if ours is None else 'spaCy'} reports it")
             continue
         for key in "prf":
             if abs(ours[key] - theirs[key]) > tolerance:
-                found.append(f"ents_per_type.{entity_type}.{key}: spaCy {ours[key]!r} != seqeval {theirs[key]!r}")
+                found.append(f"ents_per_type.{entity_type}.{key}: spaCy {ours[key]!r} != {other} {theirs[key]!r}")
     return found
 
 
@@ -89,7 +89,7 @@ def crosscheck(examples: List[Example], reported: Optional[dict] = None) -> dict
     mismatches = differences(ours, theirs)
     if reported is not None:
         as_reported = {"p": reported["ents_p"], "r": reported["ents_r"], "f": reported["ents_f"], "per_type": reported.get("ents_per_type") or {}}
-        mismatches += [f"reported {m}".replace("seqeval", "reported") for m in differences(ours, as_reported)]
+        mismatches += [f"reported {m}" for m in differences(ours, as_reported, other="reported")]
     return {
         "agree": not mismatches,
         "tolerance": TOLERANCE,
