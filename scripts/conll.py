@@ -4,6 +4,7 @@ Both corpus sources (text files and Hugging Face datasets) end up as `Sentence`s
 documents, so the rules that matter (how an `I-` tag is read, where a document ends, how
 sentences become Docs) live here once.
 """
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -14,6 +15,8 @@ from spacy.vocab import Vocab
 
 ENTITY_TYPES = ("LOC", "MISC", "ORG", "PER")
 DOCSTART = "-DOCSTART-"
+# The reference notebook's label list: the id order of CoNLL-2003 datasets on the hub.
+HF_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 
 
 class ConllError(ValueError):
@@ -67,6 +70,15 @@ def read_tags(raw_tags: Sequence[str], where: Sequence[str], entity_types=ENTITY
     return tags, repaired
 
 
+def unusual_whitespace(line: str) -> str:
+    """A note naming the whitespace other than space and tab that split the line, or ''."""
+    found = sorted({char for char in line if char.isspace() and char not in " \t\r\n"})
+    if not found:
+        return ""
+    names = ", ".join(f"U+{ord(char):04X} {unicodedata.name(char, 'whitespace')}" for char in found)
+    return f" (columns are split at any whitespace, and this line holds {names})"
+
+
 def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> ConllSplit:
     """Documents of a CoNLL-2003 file: NER tag in the last column, blank lines between sentences.
 
@@ -76,7 +88,7 @@ def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> ConllSplit:
     """
     data = path.read_bytes()
     try:
-        text = data.decode("utf8")
+        text = data.decode("utf-8-sig")  # a byte-order mark is not part of the first token
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise ConllError(f"{path}:{line}", f"bytes that are not UTF-8 ({err.reason}): expected UTF-8 text") from None
@@ -103,7 +115,12 @@ def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> ConllSplit:
             close_sentence()
             continue
         if columns[0] == DOCSTART:
-            close_sentence()
+            if rows:
+                raise ConllError(
+                    f"{path}:{number}",
+                    f"{DOCSTART} inside the sentence that starts on line {rows[0][1].rsplit(':', 1)[1]}: "
+                    "expected a blank line before it",
+                )
             documents.append([])
             markers += 1
             continue
@@ -114,7 +131,7 @@ def read_conll_file(path: Path, entity_types=ENTITY_TYPES) -> ConllSplit:
         elif len(columns) != n_columns:
             raise ConllError(
                 f"{path}:{number}",
-                f"{len(columns)} columns: expected {n_columns}, as on line {first_columns_line}",
+                f"{len(columns)} columns: expected {n_columns}, as on line {first_columns_line}{unusual_whitespace(line)}",
             )
         rows.append((columns, f"{path}:{number}"))
     close_sentence()

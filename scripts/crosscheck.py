@@ -1,113 +1,14 @@
-"""Score the model's test predictions with seqeval (conlleval-compatible) and demand spaCy's Scorer agree.
-
-seqeval reads IOB2 tags one sentence at a time, as conlleval does; spaCy scores entity spans
-per Doc. They agree only if no predicted entity crosses a sentence boundary, which the gold
-sentence starts given to the NER guarantee (scripts/custom_functions.py). Any figure that differs
-by more than the tolerance fails the step, by name.
+"""Score evaluate's saved test predictions with seqeval and demand that spaCy's Scorer, seqeval and
+metrics/test.json agree on every figure. Reads two DocBins: no model, no GPU.
 """
-import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
-import spacy
+import srsly
 import typer
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
-from spacy.scorer import Scorer
-from spacy.training import Example
 from wasabi import msg
 
-from conll import iob2_tags, split_by_sentences
-from device import use_device
-from custom_functions import read_examples
-
-TOLERANCE = 1e-9
-
-
-def sentence_tags(examples: List[Example]) -> Dict[str, List[List[str]]]:
-    """Words, gold and predicted IOB2 tags, one list per gold sentence (the conlleval view)."""
-    view: Dict[str, List[List[str]]] = {"words": [], "gold": [], "predicted": []}
-    for eg in examples:
-        reference, predicted = eg.reference, eg.predicted
-        if [t.text for t in reference] != [t.text for t in predicted]:
-            raise ValueError(f"Doc {len(view['words'])}: predicted tokens differ from gold: expected gold tokenization")
-        view["words"] += split_by_sentences(reference, [t.text for t in reference])
-        view["gold"] += split_by_sentences(reference, iob2_tags(reference))
-        view["predicted"] += split_by_sentences(reference, iob2_tags(predicted))
-    return view
-
-
-def spacy_scores(examples: List[Example]) -> dict:
-    scores = Scorer.score_spans(examples, "ents")
-    # With no entity in gold or predicted spaCy says None; seqeval (zero_division=0) says 0.
-    return {
-        "p": scores["ents_p"] or 0.0,
-        "r": scores["ents_r"] or 0.0,
-        "f": scores["ents_f"] or 0.0,
-        "per_type": {t: dict(v) for t, v in sorted((scores["ents_per_type"] or {}).items())},
-    }
-
-
-def seqeval_scores(gold: List[List[str]], predicted: List[List[str]]) -> dict:
-    """seqeval's default mode, which reads tags as conlleval does; no division by zero warnings."""
-    has_entities = any(tag != "O" for sentence in gold + predicted for tag in sentence)
-    # seqeval's report cannot be made without any entity (it takes the max of no names).
-    report = classification_report(gold, predicted, output_dict=True, zero_division=0) if has_entities else {}
-    types = sorted(t for t in report if not t.endswith(" avg"))
-    return {
-        "report": classification_report(gold, predicted, digits=4, zero_division=0) if has_entities else "no entities\n",
-        "p": float(precision_score(gold, predicted, zero_division=0)),
-        "r": float(recall_score(gold, predicted, zero_division=0)),
-        "f": float(f1_score(gold, predicted, zero_division=0)),
-        "per_type": {
-            t: {"p": float(report[t]["precision"]), "r": float(report[t]["recall"]), "f": float(report[t]["f1-score"]), "support": int(report[t]["support"])}
-            for t in types
-        },
-    }
-
-
-def differences(spacy_side: dict, other_side: dict, other: str = "seqeval", tolerance: float = TOLERANCE) -> List[str]:
-    """Names of the figures that disagree, with both values."""
-    found = []
-    for key in "prf":
-        if abs(spacy_side[key] - other_side[key]) > tolerance:
-            found.append(f"ents_{key}: spaCy {spacy_side[key]!r} != {other} {other_side[key]!r}")
-    for entity_type in sorted(set(spacy_side["per_type"]) | set(other_side["per_type"])):
-        ours, theirs = spacy_side["per_type"].get(entity_type), other_side["per_type"].get(entity_type)
-        if ours is None or theirs is None:
-            found.append(f"ents_per_type.{entity_type}: only {other if ours is None else 'spaCy'} reports it")
-            continue
-        for key in "prf":
-            if abs(ours[key] - theirs[key]) > tolerance:
-                found.append(f"ents_per_type.{entity_type}.{key}: spaCy {ours[key]!r} != {other} {theirs[key]!r}")
-    return found
-
-
-def crosscheck(examples: List[Example], reported: Optional[dict] = None) -> dict:
-    """Both scorers on the same predictions; `reported` (evaluate's scores) must match spaCy's too."""
-    view = sentence_tags(examples)
-    ours, theirs = spacy_scores(examples), seqeval_scores(view["gold"], view["predicted"])
-    mismatches = differences(ours, theirs)
-    if reported is not None:
-        as_reported = {"p": reported["ents_p"], "r": reported["ents_r"], "f": reported["ents_f"], "per_type": reported.get("ents_per_type") or {}}
-        mismatches += [f"reported {m}" for m in differences(ours, as_reported, other="reported")]
-    return {
-        "agree": not mismatches,
-        "tolerance": TOLERANCE,
-        "mismatches": mismatches,
-        "docs": len(examples),
-        "sentences": len(view["words"]),
-        "tokens": sum(len(s) for s in view["words"]),
-        "spacy": ours,
-        "seqeval": theirs,
-    }
-
-
-def write_predictions(path: Path, view: Dict[str, List[List[str]]]) -> None:
-    """`token gold predicted` per line, a blank line after each sentence: what conlleval reads."""
-    with path.open("w", encoding="utf8") as file:
-        for words, gold, predicted in zip(view["words"], view["gold"], view["predicted"]):
-            file.writelines(f"{w} {g} {p}\n" for w, g, p in zip(words, gold, predicted))
-            file.write("\n")
+from scripts.scoring import TOLERANCE, crosscheck, read_predictions, sentence_tags, write_predictions
 
 
 def print_table(result: dict) -> None:
@@ -124,30 +25,28 @@ def print_table(result: dict) -> None:
 
 
 def main(
-    model: str = typer.Argument(..., help="Pipeline: a package name or a folder"),
-    data_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Test DocBin"),
+    gold_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Gold test DocBin (corpus/test.spacy)"),
+    predicted_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="evaluate's predicted Docs (metrics/test_predictions.spacy)"),
     reported_path: Optional[Path] = typer.Option(None, "--reported", help="Scores from evaluate (metrics/test.json) that must agree too"),
     output: Path = typer.Option(Path("metrics/crosscheck.json"), "--output", "-o", help="Both scorers' figures as JSON"),
-    predictions_path: Path = typer.Option(Path("metrics/test_predictions.conll"), "--predictions", help="Token, gold and predicted tag per line"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to run on; -1 for the CPU"),
+    conll_path: Path = typer.Option(Path("metrics/test_predictions.conll"), "--conll", help="Token, gold and predicted tag per line"),
 ) -> None:
-    use_device(gpu_id)
-    nlp = spacy.load(model)
-    examples = list(read_examples(nlp, data_path))
-    for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
-        eg.predicted = doc
-    reported = json.loads(reported_path.read_text(encoding="utf8")) if reported_path else None
+    try:
+        examples = read_predictions(gold_path, predicted_path)
+    except ValueError as err:
+        msg.fail("Cannot pair the predictions with gold", str(err), exits=1)
+    reported = srsly.read_json(reported_path) if reported_path else None
     result = crosscheck(examples, reported)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-    write_predictions(predictions_path, sentence_tags(examples))
+    srsly.write_json(output, result)
+    write_predictions(conll_path, sentence_tags(examples))
     print(result["seqeval"]["report"])
     print_table(result)
     if not result["agree"]:
         msg.fail(f"spaCy and seqeval disagree on {len(result['mismatches'])} figure(s)", "\n".join(result["mismatches"]), exits=1)
     msg.good(
-        f"spaCy and seqeval agree on every figure within {TOLERANCE:g} ({result['sentences']} sentences, {result['tokens']} tokens): "
-        f"F {result['spacy']['f']:.4f}. Wrote {output} and {predictions_path}"
+        f"spaCy, seqeval{' and ' + str(reported_path) if reported_path else ''} agree on every figure within {TOLERANCE:g} "
+        f"({result['sentences']} sentences, {result['tokens']} tokens): F {result['spacy']['f']:.4f}. Wrote {output} and {conll_path}"
     )
 
 

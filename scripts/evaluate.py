@@ -1,28 +1,45 @@
-"""spaCy's scores on a DocBin read with gold tokens and document context, and displaCy pages of gold beside predicted.
+"""Run the model over the test DocBin once: spaCy's scores, the predicted Docs, a displaCy page.
 
 `spacy evaluate` would either drop the sentence starts or (`--gold-preproc`) cut Docs into
-sentences; this reads the Docs as training's dev scoring does (scripts/custom_functions.py).
+sentences; this reads the Docs as training's dev scoring does (custom_functions.py) and keeps the
+predictions, so crosscheck and the report score the very Docs that were scored here.
 """
-import json
+import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import spacy
+import srsly
 import typer
 from spacy import displacy
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import DocBin
 from spacy.training import Example
 from wasabi import msg
 
-from device import use_device
-from custom_functions import read_examples
+from scripts.custom_functions import create_gold_sentences_corpus
+from scripts.gpu import use_device
+
+PREDICTED_ATTRS = ["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"]
 
 
-
-def evaluate(nlp, data_path: Path, batch_size: Optional[int] = None) -> tuple:
-    """Scores as `nlp.evaluate` gives them, and the Examples with their predictions."""
-    examples = list(read_examples(nlp, data_path))
-    scores = nlp.evaluate(examples, batch_size=batch_size)
+def evaluate(nlp: Language, data_path: Path, batch_size: Optional[int] = None) -> Tuple[dict, List[Example]]:
+    """The scores `Language.evaluate` gives (speed included), and the Examples holding the predictions,
+    which `Language.evaluate` does not hand back."""
+    examples = list(create_gold_sentences_corpus(data_path)(nlp))
+    start = time.perf_counter()
+    docs = list(nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size or nlp.batch_size))
+    seconds = time.perf_counter() - start
+    for eg, doc in zip(examples, docs):
+        eg.predicted = doc
+    scores = Scorer(nlp).score(examples)
+    scores["speed"] = sum(len(doc) for doc in docs) / max(seconds, 1e-9)
     return scores, examples
+
+
+def predictions_docbin(examples: List[Example]) -> DocBin:
+    return DocBin(attrs=PREDICTED_ATTRS, store_user_data=False, docs=(eg.predicted for eg in examples))
 
 
 def gold_beside_predicted(examples: List[Example], limit: int) -> str:
@@ -30,15 +47,22 @@ def gold_beside_predicted(examples: List[Example], limit: int) -> str:
     docs = []
     for i, eg in enumerate(examples[:limit]):
         for doc, kind in ((eg.reference, "gold"), (eg.predicted, "predicted")):
-            doc.user_data["title"] = f"Doc {i}: {kind}"
+            doc.user_data["title"] = f"Doc {i}: {kind} ({len(doc.ents)} entities)"
             docs.append(doc)
     return displacy.render(docs, style="ent", page=True, jupyter=False)
+
+
+def print_scores(scores: dict) -> None:
+    rows = [(t, *(f"{v[k] * 100:.2f}" for k in "prf")) for t, v in sorted((scores["ents_per_type"] or {}).items())]
+    rows.append(("all", *(f"{(scores[f'ents_{k}'] or 0) * 100:.2f}" for k in "prf")))
+    msg.table(rows, header=("", "P", "R", "F"), divider=True, aligns=("l", "r", "r", "r"))
 
 
 def main(
     model: str = typer.Argument(..., help="Pipeline to evaluate: a package name or a folder"),
     data_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin to score on"),
-    output: Path = typer.Option(Path("metrics/test.json"), "--output", "-o", help="Scores as JSON"),
+    output: Path = typer.Option(Path("metrics/test.json"), "--output", "-o", help="spaCy's scores as JSON"),
+    predictions: Path = typer.Option(Path("metrics/test_predictions.spacy"), "--predictions", help="The predicted Docs, a DocBin"),
     displacy_path: Optional[Path] = typer.Option(None, "--displacy-path", help="HTML page of gold beside predicted"),
     displacy_limit: int = typer.Option(5, "--displacy-limit", help="Docs on the displaCy page"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to run on; -1 for the CPU"),
@@ -47,11 +71,12 @@ def main(
     nlp = spacy.load(model)
     scores, examples = evaluate(nlp, data_path)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf8")
-    rows = [(t, *(f"{v[k] * 100:.2f}" for k in "prf")) for t, v in sorted((scores["ents_per_type"] or {}).items())]
-    rows.append(("all", *(f"{scores[f'ents_{k}'] * 100:.2f}" for k in "prf")))
-    msg.table(rows, header=("", "P", "R", "F"), divider=True, aligns=("l", "r", "r", "r"))
-    msg.good(f"Saved scores of {len(examples)} Docs to {output} ({scores['speed']:.0f} words/s)")
+    srsly.write_json(output, scores)
+    predictions.parent.mkdir(parents=True, exist_ok=True)
+    predictions_docbin(examples).to_disk(predictions)
+    print_scores(scores)
+    n_predicted = sum(len(eg.predicted.ents) for eg in examples)
+    msg.good(f"Scored {len(examples)} Docs ({n_predicted} entities predicted, {scores['speed']:.0f} words/s): {output}, {predictions}")
     if displacy_path:
         displacy_path.parent.mkdir(parents=True, exist_ok=True)
         displacy_path.write_text(gold_beside_predicted(examples, displacy_limit), encoding="utf8")

@@ -1,7 +1,7 @@
 """Fill README.md's results section from the metrics a run wrote, so no figure there is typed by hand."""
-import json
 from pathlib import Path
 
+import srsly
 import typer
 from spacy.util import load_config
 from wasabi import msg
@@ -38,7 +38,7 @@ def main(
     corpus_stats: Path = typer.Option(Path("corpus/stats.json"), help="The corpus step's stats.json"),
     model_dir: Path = typer.Option(Path("training/model-best"), help="The scored pipeline, for its transformer's name"),
 ) -> None:
-    read = lambda path: json.loads(path.read_text(encoding="utf8"))  # noqa: E731
+    read = srsly.read_json
     transformer = load_config(model_dir / "config.cfg")["paths"]["transformer"]
     body = results_markdown(read(metrics_dir / "test.json"), read(metrics_dir / "crosscheck.json"), read(corpus_stats), transformer)
     try:

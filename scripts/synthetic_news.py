@@ -3,14 +3,15 @@
 The demo corpus and the benchmark text come from here. Every name and word below is made up or
 generic; no CoNLL-2003 text is used, only the length histograms in conll2003_figures.json.
 """
-import json
 import random
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from conll import Document, Sentence
+import srsly
 
-FIGURES_PATH = Path(__file__).with_name("conll2003_figures.json")
+from scripts.conll import Document, Sentence
+
+FIGURES_PATH = Path(__file__).parent / "data" / "conll2003_figures.json"
 
 FIRST_NAMES = "Anna Boris Carla Dmitri Elena Felix Greta Hugo Ines Jonas Karin Luca Mira Nils Olga Pavel Rosa Stefan Tomas Vera".split()
 LAST_NAMES = "Adler Brandt Costa Dorn Evans Fischer Grant Horvat Ivanov Jansen Kowalski Lind Moreau Novak Okafor Petrov Quinn Rossi Silva Tanaka".split()
@@ -34,7 +35,7 @@ CUES = {
 
 
 def load_figures(path: Path = FIGURES_PATH) -> dict:
-    return json.loads(path.read_text(encoding="utf8"))
+    return srsly.read_json(path)
 
 
 def histogram(figures: dict, split: str, name: str) -> Tuple[List[int], List[int]]:

@@ -1,33 +1,64 @@
-"""`spacy train`, with the GPU checked first and mixed precision following the device.
+"""Check the GPU and the transformer, then run spaCy's own `python -m spacy train`.
 
-Mixed precision needs CUDA (thinc's grad scaler refuses a CPU), so it is on for a GPU and off for
-the CPU unless the command line sets `--components.transformer.model.mixed_precision` itself.
+The checks turn what would be a traceback minutes in (no CUDA, an unreachable hub) into advice up
+front. Mixed precision is off in the config, since thinc's grad scaler refuses a CPU; for a GPU run
+this turns it on, unless the arguments set it themselves. Every other argument goes to spacy train
+as it is, and the command is printed, so any run can be repeated with plain spaCy.
 """
+import shlex
+import subprocess
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
-from spacy.cli._util import parse_config_overrides
-from spacy.cli.train import train
 from spacy.util import load_config
 from wasabi import msg
 
-import custom_functions  # noqa: F401 -- registers the corpus reader the config names
-from device import use_device
+from scripts.gpu import check_device
+from scripts.hub import OFFLINE_ADVICE, go_offline_if_unreachable
 
-MIXED_PRECISION = "components.transformer.model.mixed_precision"
+MIXED_PRECISION = "--components.transformer.model.mixed_precision"
 app = typer.Typer(add_completion=False)
 
 
 def transformer_problem(name: str) -> Optional[str]:
-    """Why the transformer's config cannot be had (a hub name offline, a folder that is no HF model), or None."""
+    """Why the transformer's config cannot be had (hub out of reach and not cached, a folder that is no HF model), or None."""
+    hub = None if Path(name).is_dir() else go_offline_if_unreachable()
     from transformers import AutoConfig
 
     try:
         AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as err:
-        return str(err)
+        return f"{err}\nThe hub: {hub}" if hub else str(err)
     return None
+
+
+def override_args(overrides: str) -> List[str]:
+    """`section.key=value` items (project.yml's train_overrides) as spacy train's `--section.key value`.
+
+    The var holds them without leading dashes because weasel reads a `--vars` value that starts
+    with `--` as the next option.
+    """
+    args = []
+    for item in shlex.split(overrides):
+        key, equals, value = item.partition("=")
+        if not equals or "." not in key:
+            raise typer.BadParameter(f"{item!r}: expected section.key=value, e.g. training.max_steps=1000", param_hint="--overrides")
+        args += [f"--{key.lstrip('-')}", value]
+    return args
+
+
+def spacy_train_command(
+    config_path: Path, output_path: Path, gpu_id: int, transformer: str, code: Path, log: Optional[Path], overrides: List[str]
+) -> List[str]:
+    command = [sys.executable, "-m", "spacy", "train", str(config_path), "--output", str(output_path), "--gpu-id", str(gpu_id)]
+    command += ["--code", str(code), "--paths.transformer", transformer]
+    command += ["--paths.train_log", str(log)] if log else []
+    command += overrides
+    if gpu_id >= 0 and not any(arg.split("=")[0] == MIXED_PRECISION for arg in overrides):
+        command += [MIXED_PRECISION, "true"]
+    return command
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -36,20 +67,22 @@ def main(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training config"),
     output_path: Path = typer.Option(..., "--output", "-o", help="Where model-best and model-last go"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on; -1 for the CPU"),
+    transformer: str = typer.Option("", "--transformer", help="HF hub name or local model folder (default: the config's paths.transformer)"),
+    code: Path = typer.Option(Path("scripts/custom_functions.py"), "--code", exists=True, dir_okay=False, help="The functions the config names"),
+    log: Optional[Path] = typer.Option(None, "--log", help="Training log as JSON lines (paths.train_log); an old one is replaced"),
+    overrides: str = typer.Option("", "--overrides", help="Config overrides as 'section.key=value ...' (project.yml's train_overrides)"),
 ) -> None:
-    """Extra `--section.key value` options override the config, as with `spacy train`."""
-    overrides = parse_config_overrides(ctx.args)
-    overrides.setdefault(MIXED_PRECISION, gpu_id >= 0)
-    use_device(gpu_id)
-    name = load_config(config_path, overrides=overrides, interpolate=True)["components"]["transformer"]["model"]["name"]
-    problem = transformer_problem(name)
+    """Further `--section.key value` options override the config, as with spacy train."""
+    check_device(gpu_id)
+    transformer = transformer or load_config(config_path)["paths"]["transformer"]
+    problem = transformer_problem(transformer)
     if problem:
-        msg.fail(
-            f"The transformer {name!r} cannot be loaded",
-            f"{problem}\nTo go on: a hub name this machine can reach, or a local HF model folder (--vars.transformer PATH)",
-            exits=1,
-        )
-    train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
+        msg.fail(f"The transformer {transformer!r} cannot be loaded", f"{problem}\nTo go on: a hub name this machine can reach, or a local HF model folder (--vars.transformer PATH). {OFFLINE_ADVICE}", exits=1)
+    if log and log.exists():
+        log.unlink()  # spaCy's logger writes nothing when the file exists
+    command = spacy_train_command(config_path, output_path, gpu_id, transformer, code, log, override_args(overrides) + ctx.args)
+    msg.info(f"Running: {shlex.join(['python', *command[1:]])}")
+    sys.exit(subprocess.call(command))
 
 
 if __name__ == "__main__":

@@ -22,16 +22,21 @@ def gpu_problem(gpu_id: int) -> Optional[str]:
     return None
 
 
-def use_device(gpu_id: int) -> None:
-    """Switch spaCy to GPU `gpu_id` (-1: CPU), or exit 1 saying why it can't and how to go on."""
+def check_device(gpu_id: int) -> None:
+    """Exit 1 saying why GPU `gpu_id` can't be used and how to go on; return when it can (or for -1, the CPU)."""
     problem = gpu_problem(gpu_id)
     if problem:
         msg.fail(
             f"GPU {gpu_id} was asked for, but {problem}.",
-            "To go on: run on the CPU with `--vars.gpu_id -1` (spacy project run all . --vars.gpu_id -1), "
-            "which is slow for distilbert-base; or try the offline demo on the CPU: spacy project run demo",
+            "To go on: run on the CPU with `--vars.gpu_id -1` (python -m spacy project run all . --vars.gpu_id -1), "
+            "which is slow for distilbert-base; or try the offline demo on the CPU: python -m spacy project run demo",
             exits=1,
         )
+
+
+def use_device(gpu_id: int) -> None:
+    """Switch spaCy to GPU `gpu_id` (-1: CPU), or exit 1 saying why it can't and how to go on."""
+    check_device(gpu_id)
     if gpu_id >= 0:
         import spacy
 

@@ -1,22 +1,28 @@
-"""CoNLL-2003 (a folder of CoNLL files, or a Hugging Face dataset) to spaCy DocBins with document context."""
-import json
+"""CoNLL-2003 (a folder of CoNLL files, or a Hugging Face dataset) to spaCy DocBins with document context.
+
+`python -m scripts.corpus OUTPUT_DIR ...` writes train/dev/test.spacy and stats.json.
+"""
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import spacy
+import srsly
 import typer
 from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from conll import DOCSTART, ConllError, ConllSplit, Document, Sentence, entity_counts, read_conll_file, read_tags, sentences_to_docs
+from scripts.conll import DOCSTART, HF_LABELS, ConllError, ConllSplit, Document, Sentence, entity_counts, read_conll_file, read_tags, sentences_to_docs
+from scripts.hub import OFFLINE_ADVICE, go_offline_if_unreachable
 
 SPLITS = ("train", "dev", "test")
 # Original CoNLL-2003 names (IOB1) first, then the IOB2 names most copies use.
 FILE_NAMES = {"train": ("eng.train", "train.txt"), "dev": ("eng.testa", "valid.txt"), "test": ("eng.testb", "test.txt")}
 HF_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
-# The reference notebook's label list: the id order of CoNLL-2003 datasets on the hub.
-HF_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+# Where a split's document boundaries came from, as stats.json says it.
+FROM_MARKERS = f"{DOCSTART} markers"
+FROM_STARTS = "document starts"
+GROUPED = "none: sentences grouped in order"
 
 
 def find_split_file(conll_dir: Path, split: str, name: Optional[str] = None) -> Path:
@@ -33,7 +39,7 @@ def read_hf_split(rows: Iterable[dict], labels: Sequence[str], where: str) -> Co
     """Documents from dataset rows (`tokens`, integer `ner_tags`).
 
     Rows that are just `-DOCSTART-` (some copies of CoNLL-2003 keep them) start a document;
-    without them the split is one stream of sentences, grouped in order.
+    without them the split is one document, for `cut_into_documents` to divide.
     """
     documents: List[Document] = [[]]
     markers = 0
@@ -59,6 +65,13 @@ def read_hf_split(rows: Iterable[dict], labels: Sequence[str], where: str) -> Co
     return ConllSplit(documents, markers)
 
 
+def cut_into_documents(split: ConllSplit, starts: Sequence[int]) -> ConllSplit:
+    """The split's sentences (one unmarked stream) cut where each document starts."""
+    sentences = [sentence for document in split.documents for sentence in document]
+    ends = list(starts[1:]) + [len(sentences)]
+    return ConllSplit([sentences[start:end] for start, end in zip(starts, ends)], len(starts))
+
+
 def hf_labels(dataset) -> Sequence[str]:
     """The dataset's own label names when its features have them, else the notebook's list."""
     feature = getattr(dataset.features.get("ner_tags"), "feature", None)
@@ -66,18 +79,19 @@ def hf_labels(dataset) -> Sequence[str]:
     return tuple(names) if names else HF_LABELS
 
 
-def load_hf_splits(name: str) -> Dict[str, ConllSplit]:
+def load_hf_dataset(name: str):
+    problem = go_offline_if_unreachable()
     import datasets
 
     try:
-        dataset_dict = datasets.load_dataset(name)
+        return datasets.load_dataset(name)
     except Exception as err:  # the hub's errors vary: offline, unknown id, no access
+        reason = f"the hub: {problem}" if problem else f"{type(err).__name__}: {err}"
         raise ConllError(
             f"dataset {name}",
-            f"could not be loaded ({type(err).__name__}: {err}): expected a dataset id on the Hugging Face hub "
-            "that this machine can reach, or a folder of CoNLL files (--vars.conll_dir)",
+            f"could not be loaded ({reason}): expected a dataset id on the Hugging Face hub that this machine can reach, "
+            f"or a copy in its cache. {OFFLINE_ADVICE}",
         ) from None
-    return hf_splits(dataset_dict, name)
 
 
 def hf_splits(dataset_dict, name: str) -> Dict[str, ConllSplit]:
@@ -96,11 +110,30 @@ def file_splits(conll_dir: Path, file_names: Dict[str, Optional[str]]) -> Dict[s
     return {split: read_conll_file(find_split_file(conll_dir, split, file_names.get(split))) for split in SPLITS}
 
 
-def split_stats(split: ConllSplit, n_docs: int) -> dict:
+def document_boundaries(splits: Dict[str, ConllSplit], document_starts: Optional[dict]) -> Dict[str, str]:
+    """Cut unmarked splits at the known document starts where their sentence counts are those the starts
+    were measured on (CoNLL-2003's, by default); say for each split where its documents came from."""
+    found = {}
+    for split, data in splits.items():
+        if data.markers:
+            found[split] = FROM_MARKERS
+            continue
+        known = (document_starts or {}).get("splits", {}).get(HF_SPLITS[split])
+        n_sentences = sum(len(d) for d in data.documents)
+        if known and known["sentences"] == n_sentences:
+            splits[split] = cut_into_documents(data, known["document_starts"])
+            found[split] = FROM_STARTS
+        else:
+            found[split] = GROUPED
+    return found
+
+
+def split_stats(split: ConllSplit, n_docs: int, boundaries: str) -> dict:
     sentences = [s for d in split.documents for s in d]
     entities = entity_counts(split.documents)
     return {
         "source_documents": split.markers,
+        "document_boundaries": boundaries,
         "docs": n_docs,
         "sentences": len(sentences),
         "tokens": sum(len(s.words) for s in sentences),
@@ -130,36 +163,38 @@ def convert(
     conll_dir: Optional[Path] = None,
     dataset: str = "",
     file_names: Optional[Dict[str, Optional[str]]] = None,
+    document_starts: Optional[dict] = None,
 ) -> dict:
     """Write train/dev/test DocBins and stats.json; return the stats."""
     if conll_dir:
         splits = file_splits(conll_dir, file_names or {})
         source = str(conll_dir)
     elif dataset:
-        splits = load_hf_splits(dataset)
+        splits = hf_splits(load_hf_dataset(dataset), dataset)
         source = dataset
     else:
         raise ConllError("convert", "no source: expected a CoNLL folder (conll_dir) or a dataset id (dataset)")
-    return write_splits(splits, output_dir, n_sents, source)
+    return write_splits(splits, output_dir, n_sents, source, document_starts)
 
 
-def write_splits(splits: Dict[str, ConllSplit], output_dir: Path, n_sents: int, source: str) -> dict:
+def write_splits(splits: Dict[str, ConllSplit], output_dir: Path, n_sents: int, source: str, document_starts: Optional[dict] = None) -> dict:
+    boundaries = document_boundaries(splits, document_starts)
     stats = {"source": source, "n_sents": n_sents, "splits": {}}
     for split in SPLITS:
         n_docs = write_split(splits[split].documents, output_dir / f"{split}.spacy", n_sents, f"writing {split}")
-        stats["splits"][split] = split_stats(splits[split], n_docs)
-    (output_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf8")
+        stats["splits"][split] = split_stats(splits[split], n_docs, boundaries[split])
+    srsly.write_json(output_dir / "stats.json", stats)
     return stats
 
 
 def figure_mismatches(stats: dict, expected: dict) -> List[str]:
-    """What differs from `expected` (conll2003_figures.json's form); documents only where the source marks them."""
+    """What differs from `expected` (conll2003_figures.json's form); documents only where the source has boundaries."""
     found = []
     for split, figures in stats["splits"].items():
         want = expected["splits"][split]
         pairs = [(name, figures[name], want[name]) for name in ("sentences", "tokens", "entities_total")]
         pairs += [(f"entities {t}", figures["entities"].get(t, 0), n) for t, n in want["entities"].items()]
-        if figures["source_documents"]:
+        if figures["document_boundaries"] != GROUPED:
             pairs.append(("documents", figures["source_documents"], want["documents"]))
         found += [f"{split} {name}: {got}, expected {wanted}" for name, got, wanted in pairs if got != wanted]
     return found
@@ -169,7 +204,7 @@ def print_stats(stats: dict) -> None:
     splits = stats["splits"]
     types = sorted({t for s in splits.values() for t in s["entities"]})
     rows = [
-        ("source documents (-DOCSTART-)", [s["source_documents"] for s in splits.values()]),
+        ("source documents", [s["source_documents"] for s in splits.values()]),
         (f"Docs (<= {stats['n_sents']} sentences)", [s["docs"] for s in splits.values()]),
         ("sentences", [s["sentences"] for s in splits.values()]),
         ("tokens", [s["tokens"] for s in splits.values()]),
@@ -178,6 +213,14 @@ def print_stats(stats: dict) -> None:
         ("tags repaired (I- opening)", [s["tags_repaired"] for s in splits.values()]),
     ]
     msg.table([(name, *values) for name, values in rows], header=("", *splits), aligns=("l", "r", "r", "r"), divider=True)
+    for split, figures in splits.items():
+        if figures["document_boundaries"] == GROUPED:
+            msg.warn(
+                f"{split}: the source marks no documents and its {figures['sentences']} sentences match no known "
+                f"document starts, so Docs are runs of {stats['n_sents']} neighbouring sentences that may cross documents"
+            )
+        else:
+            msg.info(f"{split}: {figures['source_documents']} documents from {figures['document_boundaries']}")
 
 
 def main(
@@ -188,7 +231,12 @@ def main(
     train_file: Optional[str] = typer.Option(None, "--train-file", help="Name of the train file (default: eng.train or train.txt)"),
     dev_file: Optional[str] = typer.Option(None, "--dev-file", help="Name of the dev file (default: eng.testa or valid.txt)"),
     test_file: Optional[str] = typer.Option(None, "--test-file", help="Name of the test file (default: eng.testb or test.txt)"),
-    expected_figures: str = typer.Option("", "--expected-figures", help="JSON of the figures the source must give (scripts/conll2003_figures.json)"),
+    expected_figures: str = typer.Option("", "--expected-figures", help="JSON of the figures the source must give (scripts/data/conll2003_figures.json)"),
+    document_starts: str = typer.Option(
+        "scripts/data/conll2003_document_starts.json",
+        "--document-starts",
+        help="JSON of where each document starts, for a source without -DOCSTART- markers ('' for none)",
+    ),
 ) -> None:
     try:
         stats = convert(
@@ -197,16 +245,17 @@ def main(
             conll_dir=Path(conll_dir) if conll_dir else None,
             dataset=dataset,
             file_names={"train": train_file, "dev": dev_file, "test": test_file},
+            document_starts=srsly.read_json(document_starts) if document_starts else None,
         )
     except ConllError as err:
         msg.fail("Could not convert the corpus", str(err), exits=1)
     msg.good(f"Wrote {', '.join(f'{s}.spacy' for s in SPLITS)} and stats.json to {output_dir} from {stats['source']}")
     print_stats(stats)
     if expected_figures:
-        mismatches = figure_mismatches(stats, json.loads(Path(expected_figures).read_text(encoding="utf8")))
+        mismatches = figure_mismatches(stats, srsly.read_json(expected_figures))
         if mismatches:
             msg.fail(f"The corpus does not give the figures of {expected_figures}", "\n".join(mismatches), exits=1)
-        msg.good(f"Sentences, tokens and entities per type are those of {expected_figures}")
+        msg.good(f"Sentences, tokens, entities per type and documents are those of {expected_figures}")
 
 
 if __name__ == "__main__":

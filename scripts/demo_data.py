@@ -1,11 +1,13 @@
-"""Write the demo's CoNLL-2003-format sample (invented sentences, IOB2) as train.txt, valid.txt, test.txt."""
+"""Write the demo's CoNLL-2003-format sample (invented sentences, IOB2) as train.txt, valid.txt, test.txt:
+`python -m scripts.demo_data OUTPUT_DIR`; the same seed writes the same bytes.
+"""
 from pathlib import Path
 
 import typer
 from wasabi import msg
 
-from conll import write_conll
-from synthetic_news import generate_documents
+from scripts.conll import write_conll
+from scripts.synthetic_news import generate_documents
 
 FILES = {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"}
 

@@ -1,0 +1,164 @@
+"""The benchmark's CLI and the run that ties its parts together (see the package docstring)."""
+import multiprocessing
+import os
+import platform
+import tempfile
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, Optional
+
+import srsly
+import typer
+from wasabi import msg
+
+from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence
+from scripts.benchmark.inputs import build_transformer, make_inputs, piece_lengths
+from scripts.benchmark.report import check_targets, print_table, summarise
+from scripts.benchmark.systems import SYSTEMS, Settings, measure, measure_ceiling
+
+DEFAULT_CONFIG = Path("configs/distilbert_ner.cfg")
+
+
+def _call(function, args):
+    try:
+        return True, function(*args)
+    except BaseException:  # sent back as text: not every exception pickles
+        return False, traceback.format_exc()
+
+
+def in_child(function, *args):
+    """Run `function(*args)` in a fresh spawned process, so its memory peak is its own."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        ok, value = pool.apply(_call, (function, args))
+    if not ok:
+        raise RuntimeError(f"{function.__name__}{args[:2] if function is measure else ''} failed in its child process:\n{value}")
+    return value
+
+
+def run_benchmark(
+    output: Path,
+    shape: Shape = Shape(),
+    n_sentences: int = 1200,
+    n_train_sentences: int = 384,
+    batch_size: int = 32,
+    threads: int = 0,
+    seed: int = 0,
+    gpu: bool = False,
+    model_dir: Optional[Path] = None,
+    config: Path = DEFAULT_CONFIG,
+    spacy_overrides: Optional[Dict[str, object]] = None,
+    pipe_buffer: int = 0,
+    gemm_seconds: float = 2.0,
+) -> dict:
+    threads = threads or os.cpu_count() or 1
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)  # the children inherit it
+    if gpu:
+        from scripts.gpu import use_device
+
+        use_device(0)  # exits with advice when there is no usable GPU
+    with tempfile.TemporaryDirectory() as tmp:
+        if model_dir is None or not (model_dir / "config.json").exists():
+            model_dir = Path(model_dir or Path(tmp) / "distilbert")
+            msg.info(f"Building a random DistilBERT (dim {shape.dim}, {shape.n_layers} layers) in {model_dir}")
+            build_transformer(model_dir, shape, seed)
+        texts, train_sentences = make_inputs(n_sentences, n_train_sentences, seed)
+        settings = Settings(
+            str(model_dir), str(config), texts, train_sentences, batch_size, threads, seed, gpu, dict(spacy_overrides or {})
+        )
+        if pipe_buffer:
+            settings.spacy_overrides["nlp.batch_size"] = pipe_buffer
+        lengths = piece_lengths(settings.model_dir, texts)
+        train_lengths = piece_lengths(settings.model_dir, [w for w, _ in train_sentences])
+        n_words, n_train_words = sum(map(len, texts)), sum(len(w) for w, _ in train_sentences)
+        forward_per_word = sum(flops_per_sequence(n, shape) for n in lengths) / n_words
+        train_per_word = 3 * sum(flops_per_sequence(n, shape) for n in train_lengths) / n_train_words
+        msg.info(f"{len(texts)} sentences ({n_words} words) for inference, {len(train_sentences)} ({n_train_words} words) for training; batch {batch_size}, {threads} threads")
+        msg.text("Measuring GEMM FLOP/s ...")
+        gemm, skipped = in_child(measure_ceiling, settings, shape, gemm_seconds)
+        best = max(gemm.values())
+        ceiling = {
+            "gemm_flops_per_s": gemm,
+            "gemm_skipped": skipped,
+            "best_dtype": max(gemm, key=gemm.get),
+            "forward_flops_per_word": forward_per_word,
+            "training_flops_per_word": train_per_word,
+            "pieces_per_word": (sum(lengths) - 2 * len(lengths)) / n_words,
+            "inference_words_per_s": best / forward_per_word,
+            "training_words_per_s": best / train_per_word,
+            "formula": flops_per_sequence.__doc__.strip(),
+        }
+        msg.text(", ".join(f"{k}: {v / 1e9:.0f} GFLOP/s" for k, v in gemm.items()) + f"; {forward_per_word / 1e6:.1f} MFLOP/word forward")
+        for dtype, why in skipped.items():
+            msg.warn(f"{dtype} GEMM skipped: {why}")
+        results = []
+        for task, systems in SYSTEMS.items():
+            for system in systems:
+                msg.text(f"Measuring {task} of {system} ...")
+                result = in_child(measure, task, system, settings)
+                msg.text(f"  {result['words'] / result['seconds']:.0f} words/s, peak {result['peak_mib']:.0f} MiB")
+                results.append(result)
+    rows = summarise(results, ceiling)
+    targets = check_targets(rows)
+    import torch
+    import transformers
+    import spacy
+
+    report = {
+        "settings": {
+            "shape": asdict(shape),
+            "pipe_buffer": pipe_buffer or None,
+            "n_sentences": len(texts),
+            "n_words": n_words,
+            "n_train_sentences": len(train_sentences),
+            "n_train_words": n_train_words,
+            "batch_size": batch_size,
+            "threads": threads,
+            "seed": seed,
+            "device": "cuda" if gpu else "cpu",
+            "spacy_overrides": settings.spacy_overrides,
+            "machine": platform.machine(),
+            "cpu": cpu_info(),
+            "torch_threads": threads,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "spacy": spacy.__version__},
+        },
+        "ceiling": ceiling,
+        "results": rows,
+        "targets": targets,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, report)
+    print_table(rows, ceiling, targets)
+    msg.good(f"Saved {output}")
+    return report
+
+
+def main(
+    output: Path = typer.Option(Path("metrics/benchmark.json"), "--output", "-o", help="JSON report"),
+    n_sentences: int = typer.Option(1200, help="Sentences for inference"),
+    n_train_sentences: int = typer.Option(384, help="Sentences for training"),
+    batch_size: int = typer.Option(32, help="Sentences per batch, for every system"),
+    threads: int = typer.Option(0, help="Torch threads; 0: all cores"),
+    seed: int = typer.Option(0, help="Seed for the text and the weights"),
+    gpu: bool = typer.Option(False, "--gpu", help="Run on CUDA GPU 0 with mixed precision"),
+    dim: int = typer.Option(768, help="Hidden size"),
+    n_layers: int = typer.Option(6, help="Transformer layers"),
+    n_heads: int = typer.Option(12, help="Attention heads"),
+    hidden_dim: int = typer.Option(3072, help="Feed-forward size"),
+    vocab_size: int = typer.Option(30522, help="Vocab size"),
+    model_dir: Optional[Path] = typer.Option(None, help="Keep (or reuse) the random model here instead of a temp folder"),
+    config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False, help="spaCy pipeline config"),
+    pipe_buffer: int = typer.Option(0, help="Docs nlp.pipe buffers and the transformer sorts by length (nlp.batch_size); 0: the config's"),
+    gemm_seconds: float = typer.Option(2.0, help="Time budget of the GEMM probe"),
+) -> None:
+    """Inference and training words/s of our pipeline, plain HF and the hardware's ceiling."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    shape = Shape(dim, n_layers, n_heads, hidden_dim, vocab_size)
+    run_benchmark(output, shape, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, pipe_buffer=pipe_buffer, gemm_seconds=gemm_seconds)
+
+
+if __name__ == "__main__":
+    typer.run(main)
+

@@ -1,0 +1,99 @@
+"""The ceiling: the model's matmul FLOPs per word, and the fastest matmul this machine does.
+
+The GEMM probe keeps to its time budget, and leaves out a dtype the CPU has no native kernels for
+(bf16 without avx512_bf16 or amx_bf16 runs emulated, many times slower, and is no ceiling), saying so.
+"""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Tuple
+
+from scripts.conll import HF_LABELS
+
+IOB_LABELS = list(HF_LABELS)  # the notebook's label list
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+@dataclass
+class Shape:
+    """distilbert-base-uncased by default."""
+
+    dim: int = 768
+    n_layers: int = 6
+    n_heads: int = 12
+    hidden_dim: int = 3072
+    vocab_size: int = 30522
+
+
+def flops_per_sequence(n_pieces: int, shape: Shape, n_labels: int = len(IOB_LABELS)) -> int:
+    """Forward FLOPs of DistilBERT plus a token-classification head on one sequence of `n_pieces` (CLS, SEP included).
+
+    Per layer, L = n_pieces, d = dim, h = hidden_dim (a multiply-add counts 2):
+      Q, K, V and output projections   4 * 2*L*d*d
+      feed-forward, two matmuls        2 * 2*L*d*h
+      attention scores QK^T and A.V    2 * 2*L*L*d
+    plus the classifier 2*L*d*n_labels. Embedding lookups, softmax, layer norms and GELU are not
+    counted (no matmul), so the ceiling is a little optimistic, as a ceiling should be.
+    Training is counted as 3x forward (backward needs the gradients of inputs and of weights).
+    """
+    L, d, h = n_pieces, shape.dim, shape.hidden_dim
+    per_layer = 8 * L * d * d + 4 * L * d * h + 4 * L * L * d
+    return shape.n_layers * per_layer + 2 * L * d * n_labels
+
+
+
+def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """The CPU's model name and which of the flags that decide matmul speed it has."""
+    text = cpuinfo.read_text() if cpuinfo.exists() else ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {"model_name": fields.get("model name", "unknown"), "flags": {flag: flag in flags for flag in CPU_FLAGS}}
+
+
+def native_bf16(cpu: dict) -> bool:
+    return cpu["flags"]["avx512_bf16"] or cpu["flags"]["amx_bf16"]
+
+
+def sync(gpu: bool) -> None:
+    if gpu:
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def gemm_rates(shape: Shape, batch_size: int, gpu: bool, seconds: float = 1.0) -> Tuple[Dict[str, float], Dict[str, str]]:
+    """Best measured matmul FLOP/s per dtype, on the model's own GEMM shapes and a large square one,
+    within about `seconds` in all; and the dtypes skipped, with why."""
+    import torch
+
+    skipped = {}
+    if gpu:
+        dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    else:
+        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+        if not native_bf16(cpu_info()):
+            del dtypes["bf16"]
+            skipped["bf16"] = "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, it is no ceiling"
+    device = "cuda" if gpu else "cpu"
+    rows = max(64, batch_size * 24)  # about the pieces in one batch
+    shapes = [(rows, shape.dim, shape.hidden_dim), (rows, shape.hidden_dim, shape.dim), (2048, 2048, 2048)]
+    budget = seconds / (len(dtypes) * len(shapes))
+    rates = {}
+    for name, dtype in dtypes.items():
+        best = 0.0
+        for m, k, n in shapes:
+            a = torch.randn(m, k, device=device).to(dtype)
+            b = torch.randn(k, n, device=device).to(dtype)
+            torch.matmul(a, b)  # warm-up
+            sync(gpu)
+            calls, start = 0, time.perf_counter()
+            while calls == 0 or time.perf_counter() - start < budget:
+                torch.matmul(a, b)
+                calls += 1
+                if gpu and calls % 10 == 0:
+                    sync(True)
+            sync(gpu)
+            best = max(best, 2 * m * k * n * calls / (time.perf_counter() - start))
+        rates[name] = best
+    return rates, skipped

@@ -1,0 +1,231 @@
+"""What is measured: each system's inference or training on the same inputs, one per fresh process.
+
+`measure` and `measure_ceiling` run in a child process (`__main__.in_child`), so the peak memory
+each reports is its own.
+"""
+import os
+import random
+import resource
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Sequence
+
+from scripts.benchmark.ceiling import IOB_LABELS, Shape, sync, gemm_rates
+
+SYSTEMS = {"inference": ("spacy", "spacy-same-batches", "hf", "hf-pipeline"), "training": ("spacy", "hf")}
+
+
+@dataclass
+class Settings:
+    model_dir: str
+    config: str
+    texts: List[List[str]]  # inference input
+    train_sentences: List[List[List[str]]]  # [words, iob tags] per sentence
+    batch_size: int
+    threads: int
+    seed: int
+    gpu: bool
+    spacy_overrides: Dict[str, object]
+
+
+def gold_example(vocab, words: List[str], tags: List[str]):
+    """A training Example as the config's reader makes them: gold tokens and sentence starts on the predicted side."""
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    from scripts.custom_functions import with_gold_sentence_starts
+
+    return with_gold_sentence_starts(Example(Doc(vocab, words=words), Doc(vocab, words=words, ents=tags)))
+
+
+def _setup(settings: Settings) -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    random.seed(settings.seed)
+    if settings.gpu:
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_mib(gpu: bool) -> float:
+    if gpu:
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _timed(run_batch, batches: List, gpu: bool) -> float:
+    """Seconds for all batches, after one untimed warm-up batch."""
+    run_batch(batches[0])
+    sync(gpu)
+    start = time.perf_counter()
+    for batch in batches:
+        run_batch(batch)
+    sync(gpu)
+    return time.perf_counter() - start
+
+
+def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]], same_batches: bool = True):
+    """The project's pipeline on the benchmark transformer, initialised (labels, weights) on a few gold sentences."""
+    import spacy
+
+    from scripts import custom_functions  # noqa: F401 -- registers what the config names
+
+    if settings.gpu:
+        from thinc.api import set_gpu_allocator
+
+        set_gpu_allocator("pytorch")  # so that torch's peak memory counts spaCy's arrays too
+        spacy.require_gpu()
+    overrides = {"paths.transformer": settings.model_dir, "components.transformer.model.mixed_precision": settings.gpu}
+    overrides.update(settings.spacy_overrides)
+    if same_batches:
+        overrides["nlp.batch_size"] = settings.batch_size
+    config = spacy.util.load_config(settings.config, overrides=overrides, interpolate=True)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    examples = [gold_example(nlp.vocab, w, t) for w, t in sentences[:32]]
+    optimizer = nlp.initialize(lambda: examples)
+    return nlp, optimizer
+
+
+def load_hf(settings: Settings):
+    import torch
+    from transformers import AutoTokenizer, DistilBertForTokenClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, use_fast=True)
+    model = DistilBertForTokenClassification.from_pretrained(settings.model_dir, num_labels=len(IOB_LABELS))
+    if settings.gpu:
+        model = model.cuda()
+    return tokenizer, model, torch
+
+
+def measure(task: str, system: str, settings: Settings) -> dict:
+    """Run one system on one task in this (fresh) process: words, seconds, peak MiB."""
+    _setup(settings)
+    if task == "inference":
+        words = sum(len(t) for t in settings.texts)
+        infer = {"spacy": _infer_spacy, "spacy-same-batches": _infer_spacy_same_batches, "hf": _infer_hf, "hf-pipeline": _infer_hf_pipeline}
+        seconds = infer[system](settings)
+    else:
+        words = sum(len(w) for w, _ in settings.train_sentences)
+        seconds = {"spacy": _train_spacy, "hf": _train_hf}[system](settings)
+    return {"task": task, "system": system, "words": words, "seconds": seconds, "peak_mib": _peak_mib(settings.gpu)}
+
+
+def _infer_spacy(settings: Settings, same_batches: bool = False) -> float:
+    """nlp.pipe as shipped: it buffers the config's nlp.batch_size Docs, and the transformer sorts them by length
+    into forward batches of at most max_batch_items padded pieces. With `same_batches`, every system's batches."""
+    from spacy.tokens import Doc
+
+    nlp, _ = load_spacy(settings, settings.train_sentences, same_batches)
+    size = settings.batch_size if same_batches else nlp.batch_size
+
+    def run(batch):
+        for doc in nlp.pipe((Doc(nlp.vocab, words=words) for words in batch), batch_size=size):
+            doc.ents  # noqa: B018 -- the result a user reads
+
+    return _timed(run, list(_batches(settings.texts, size)), settings.gpu)
+
+
+def _infer_spacy_same_batches(settings: Settings) -> float:
+    return _infer_spacy(settings, same_batches=True)
+
+
+def _infer_hf(settings: Settings) -> float:
+    tokenizer, model, torch = load_hf(settings)
+    model.eval()
+    device = next(model.parameters()).device
+
+    def run(batch):
+        encoded = tokenizer(list(batch), is_split_into_words=True, truncation=True, padding=True, return_tensors="pt")
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=settings.gpu):
+            logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
+        predicted = logits.argmax(-1).tolist()
+        tags = []
+        for i in range(len(batch)):
+            seen, sentence_tags = set(), []
+            for position, word in enumerate(encoded.word_ids(i)):
+                if word is not None and word not in seen:
+                    seen.add(word)
+                    sentence_tags.append(IOB_LABELS[predicted[i][position]])
+            tags.append(sentence_tags)
+        return tags
+
+    return _timed(run, list(_batches(settings.texts, settings.batch_size)), settings.gpu)
+
+
+def _infer_hf_pipeline(settings: Settings) -> float:
+    from transformers import pipeline
+
+    tokenizer, model, torch = load_hf(settings)
+    if settings.gpu:
+        model = model.half()
+    tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, device=0 if settings.gpu else -1)
+    strings = [" ".join(words) for words in settings.texts]
+
+    def run(batch):
+        tagger(list(batch), batch_size=settings.batch_size)
+
+    return _timed(run, list(_batches(strings, settings.batch_size)), settings.gpu)
+
+
+def _train_spacy(settings: Settings) -> float:
+    from spacy.training import Example
+
+    nlp, optimizer = load_spacy(settings, settings.train_sentences)
+    examples = [gold_example(nlp.vocab, w, t) for w, t in settings.train_sentences]
+    dropout = nlp.config["training"]["dropout"]
+
+    def run(batch: List[Example]):
+        nlp.update(batch, sgd=optimizer, drop=dropout, losses={})
+
+    return _timed(run, list(_batches(examples, settings.batch_size)), settings.gpu)
+
+
+def _train_hf(settings: Settings) -> float:
+    tokenizer, model, torch = load_hf(settings)
+    model.train()
+    device = next(model.parameters()).device
+    label_ids = {label: i for i, label in enumerate(IOB_LABELS)}
+    # The Trainer's defaults, with the config's learning rate and weight decay.
+    no_decay = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n or "layer_norm" in n]
+    decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n or "layer_norm" in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=5e-5)
+    scaler = torch.amp.GradScaler("cuda", enabled=settings.gpu)
+
+    def run(batch):
+        words = [w for w, _ in batch]
+        encoded = tokenizer(words, is_split_into_words=True, truncation=True, padding=True, return_tensors="pt")
+        labels = []
+        for i, (_, tags) in enumerate(batch):
+            previous, row = None, []
+            for word in encoded.word_ids(i):
+                row.append(-100 if word is None or word == previous else label_ids[tags[word]])
+                previous = word
+            labels.append(row)
+        inputs = {k: v.to(device) for k, v in encoded.items()}
+        with torch.autocast("cuda", dtype=torch.float16, enabled=settings.gpu):
+            loss = model(**inputs, labels=torch.tensor(labels, device=device)).loss
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    return _timed(run, list(_batches(settings.train_sentences, settings.batch_size)), settings.gpu)
+
+
+def measure_ceiling(settings: Settings, shape: Shape, seconds: float) -> tuple:
+    _setup(settings)
+    return gemm_rates(shape, settings.batch_size, settings.gpu, seconds)

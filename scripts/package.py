@@ -1,0 +1,105 @@
+"""`spacy package` with the meta filled from what the run measured, licence files beside the
+model, and the build log kept out of sight unless the build fails.
+
+`python -m scripts.package MODEL_DIR PACKAGES_DIR ...` stages a copy of the model (the run's own
+output stays as training wrote it), writes meta.json, LICENSE and LICENSES_SOURCES there, and runs
+`python -m spacy package` on it.
+"""
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import List
+
+import srsly
+import typer
+from wasabi import msg
+
+HF_URL = "https://huggingface.co/"
+
+
+def source(name: str, default_url: str, license: str) -> dict:
+    """A meta `sources` entry; local folders (the demo's) are named as they are, without a URL."""
+    is_local = Path(name).exists()
+    return {"name": name, "url": "" if is_local else default_url, "license": license}
+
+
+def package_meta(
+    test_scores: dict, crosscheck: dict, corpus_stats: dict, transformer: str, version: str, license: str,
+    dataset_license: str, transformer_license: str, note: str = "",
+) -> dict:
+    dataset = corpus_stats["source"]
+    per_type = ", ".join(f"{t} {v['f']:.3f}" for t, v in sorted(test_scores["ents_per_type"].items()))
+    return {
+        "version": version,
+        "license": license,
+        "description": (
+            f"{note + ' ' if note else ''}"
+            f"English NER: {Path(transformer).name} fine-tuned with spaCy on {Path(dataset).name} (LOC, MISC, ORG, PER). "
+            f"Test F {test_scores['ents_f']:.4f} (P {test_scores['ents_p']:.4f}, R {test_scores['ents_r']:.4f}; {per_type}), "
+            f"scored with gold tokens and document context; seqeval agrees: {crosscheck['agree']}."
+        ),
+        "sources": [
+            source(dataset, f"{HF_URL}datasets/{dataset}", dataset_license),
+            source(transformer, f"{HF_URL}{transformer}", transformer_license),
+        ],
+        "performance": {key: test_scores[key] for key in ("ents_f", "ents_p", "ents_r", "ents_per_type")},
+    }
+
+
+def licence_files(meta: dict) -> dict:
+    """LICENSE and LICENSES_SOURCES, which spacy package puts in the wheel (and warns about when missing)."""
+    sources = "\n\n".join(f"{s['name']}\n{s['url'] or '(local folder)'}\nLicence: {s['license']}" for s in meta["sources"])
+    return {
+        "LICENSE": f"{meta['name']} {meta['version']} is released under the {meta['license']} licence.\n",
+        "LICENSES_SOURCES": f"The model was made from these sources, under these terms:\n\n{sources}\n",
+    }
+
+
+def build_wheel(model_dir: Path, output_dir: Path, meta: dict, code: List[Path]) -> Path:
+    """Run `spacy package` on a staged copy of `model_dir`; return the wheel, or exit 1 with the build log."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / model_dir.name
+        shutil.copytree(model_dir, staged)
+        srsly.write_json(staged / "meta.json", meta)
+        for name, text in licence_files(meta).items():
+            (staged / name).write_text(text, encoding="utf8")
+        command = [sys.executable, "-m", "spacy", "package", str(staged), str(output_dir), "--build", "wheel", "--force"]
+        command += [arg for path in code for arg in ("--code", str(path))]
+        result = subprocess.run(command, capture_output=True, text=True)
+    name_v = f"{meta['lang']}_{meta['name']}-{meta['version']}"
+    wheels = sorted((output_dir / name_v / "dist").glob(f"{name_v}-*.whl"))
+    if result.returncode != 0 or not wheels:
+        print(result.stdout + result.stderr)
+        msg.fail(f"spacy package failed (exit {result.returncode}); its log is above", " ".join(command), exits=1)
+    return wheels[-1]
+
+
+def main(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="The trained pipeline (training/model-best)"),
+    output_dir: Path = typer.Argument(..., help="Where the package folder and its dist/ go (packages)"),
+    metrics_dir: Path = typer.Option(Path("metrics"), exists=True, file_okay=False, help="Folder with test.json and crosscheck.json"),
+    corpus_stats: Path = typer.Option(Path("corpus/stats.json"), exists=True, dir_okay=False, help="The corpus step's stats.json"),
+    name: str = typer.Option(..., help="Package name without the language prefix"),
+    version: str = typer.Option(..., help="Package version"),
+    transformer: str = typer.Option(..., help="The transformer the model was trained from"),
+    license: str = typer.Option("MIT", help="Licence of the packaged model"),
+    dataset_license: str = typer.Option(..., help="Licence of the training data, for meta's sources"),
+    transformer_license: str = typer.Option(..., help="Licence of the transformer, for meta's sources"),
+    note: str = typer.Option("", help="A sentence put first in the description (the demo says what it is)"),
+    code: List[Path] = typer.Option([Path("scripts/custom_functions.py")], "--code", exists=True, dir_okay=False, help="Code the config names"),
+) -> None:
+    measured = package_meta(
+        srsly.read_json(metrics_dir / "test.json"), srsly.read_json(metrics_dir / "crosscheck.json"), srsly.read_json(corpus_stats),
+        transformer, version, license, dataset_license, transformer_license, note,
+    )
+    meta = {**srsly.read_json(model_dir / "meta.json"), "name": name, **measured}
+    wheel = build_wheel(model_dir, output_dir, meta, code)
+    msg.good(f"Built {wheel}", meta["description"])
+    msg.text(f"Install it with: pip install {wheel}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
