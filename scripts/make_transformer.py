@@ -31,14 +31,15 @@ def wordpiece_vocab(words: Iterable[str], vocab_size: int, lowercase: bool) -> D
     """A WordPiece vocab made by counting, so the same words always give the same vocab.
 
     (`tokenizers`' WordPiece trainer breaks ties differently from run to run, so the same seed gave
-    other models.) Special tokens, then every character seen and every ASCII letter, digit and
+    other models.) Special tokens, then every character of the normalised words and every ASCII letter, digit and
     punctuation mark, alone and as a `##` continuation, so any word splits into known pieces; then
     whole words by frequency (ties alphabetically) until `vocab_size`.
     """
-    counts = Counter(word.lower() if lowercase else word for word in words)
-    characters = sorted(set("".join(counts)) | set(string.ascii_letters + string.digits + string.punctuation))
-    if lowercase:
-        characters = sorted({c.lower() for c in characters})
+    from tokenizers import normalizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase)  # as the tokenizer will see the words
+    counts = Counter(normalizer.normalize_str(word) for word in words)
+    characters = sorted(set("".join(counts)) | set(normalizer.normalize_str(string.ascii_letters + string.digits + string.punctuation)))
     pieces = SPECIAL_TOKENS + characters + [f"##{c}" for c in characters]
     known = set(pieces)
     for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):

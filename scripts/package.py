@@ -2,15 +2,16 @@
 model, and the build log kept out of sight unless the build fails.
 
 `python -m scripts.package MODEL_DIR PACKAGES_DIR ...` stages a copy of the model (the run's own
-output stays as training wrote it), writes meta.json, LICENSE and LICENSES_SOURCES there, and runs
-`python -m spacy package` on it.
+output stays as training wrote it), writes meta.json, LICENSE, LICENSES_SOURCES and README.md there,
+and runs `python -m spacy package` on it, which takes that README (with the per-type table) for the
+wheel's instead of writing its own.
 """
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import srsly
 import typer
@@ -57,14 +58,47 @@ def licence_files(meta: dict) -> dict:
     }
 
 
-def build_wheel(model_dir: Path, output_dir: Path, meta: dict, code: List[Path]) -> Path:
-    """Run `spacy package` on a staged copy of `model_dir`; return the wheel, or exit 1 with the build log."""
+def model_readme(meta: dict, crosscheck: Optional[dict] = None) -> str:
+    """The wheel's README.md: spaCy's generated one lists overall scores only, not each entity type's."""
+    name = meta["name"] if meta["name"].startswith(f"{meta['lang']}_") else f"{meta['lang']}_{meta['name']}"
+    performance = meta["performance"]
+    support = {t: v.get("support") for t, v in ((crosscheck or {}).get("seqeval") or {}).get("per_type", {}).items()}
+    code = lambda items: ", ".join(f"`{item}`" for item in items)  # noqa: E731
+    lines = [
+        f"# {name} {meta['version']}", "", meta["description"], "",
+        "| | |", "|---|---|",
+        f"| Name | `{name}` |", f"| Version | `{meta['version']}` |", f"| spaCy | `{meta.get('spacy_version', '')}` |",
+        f"| Pipeline | {code(meta.get('pipeline', []))} |", f"| Entity types | {code(meta.get('labels', {}).get('ner', []))} |",
+        f"| License | `{meta['license']}` |", "",
+        "## Accuracy on the test set", "",
+        "Precision, recall and F in percent, scored by spaCy on gold tokens with document context"
+        + (f"; seqeval, reading the same predictions as conlleval does, agrees: {crosscheck['agree']}." if crosscheck else "."),
+        "Support is the number of gold entities.", "",
+        "| Type | P | R | F | Support |", "|---|---:|---:|---:|---:|",
+    ]
+    for entity_type, scores in sorted(performance["ents_per_type"].items()):
+        lines.append(f"| {entity_type} | {scores['p'] * 100:.2f} | {scores['r'] * 100:.2f} | {scores['f'] * 100:.2f} | {support.get(entity_type) or ''} |")
+    total = sum(v for v in support.values() if v) or ""
+    lines.append(f"| **all** | **{performance['ents_p'] * 100:.2f}** | **{performance['ents_r'] * 100:.2f}** | **{performance['ents_f'] * 100:.2f}** | {total} |")
+    lines += ["", "## Sources", ""]
+    for source in meta["sources"]:
+        named = f"[{source['name']}]({source['url']})" if source["url"] else f"{source['name']} (local folder)"
+        lines.append(f"- {named}: {source['license']}")
+    lines += ["", "## Use", "", "```python", "import spacy", "", f'nlp = spacy.load("{name}")', 'doc = nlp("Anna Brandt of Northwind Bank spoke in Lisbon on Tuesday.")',
+              "print([(ent.text, ent.label_) for ent in doc.ents])", "```", ""]
+    return "\n".join(lines)
+
+
+def build_wheel(model_dir: Path, output_dir: Path, meta: dict, code: List[Path], readme: Optional[str] = None) -> Path:
+    """Run `spacy package` on a staged copy of `model_dir`, with `readme` as its README.md (else spaCy
+    writes one); return the wheel, or exit 1 with the build log."""
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / model_dir.name
         shutil.copytree(model_dir, staged)
         srsly.write_json(staged / "meta.json", meta)
-        for name, text in licence_files(meta).items():
+        files = {**licence_files(meta), **({"README.md": readme} if readme else {})}
+        for name, text in files.items():
             (staged / name).write_text(text, encoding="utf8")
         command = [sys.executable, "-m", "spacy", "package", str(staged), str(output_dir), "--build", "wheel", "--force"]
         command += [arg for path in code for arg in ("--code", str(path))]
@@ -91,12 +125,13 @@ def main(
     note: str = typer.Option("", help="A sentence put first in the description (the demo says what it is)"),
     code: List[Path] = typer.Option([Path("scripts/custom_functions.py")], "--code", exists=True, dir_okay=False, help="Code the config names"),
 ) -> None:
+    crosscheck = srsly.read_json(metrics_dir / "crosscheck.json")
     measured = package_meta(
-        srsly.read_json(metrics_dir / "test.json"), srsly.read_json(metrics_dir / "crosscheck.json"), srsly.read_json(corpus_stats),
+        srsly.read_json(metrics_dir / "test.json"), crosscheck, srsly.read_json(corpus_stats),
         transformer, version, license, dataset_license, transformer_license, note,
     )
     meta = {**srsly.read_json(model_dir / "meta.json"), "name": name, **measured}
-    wheel = build_wheel(model_dir, output_dir, meta, code)
+    wheel = build_wheel(model_dir, output_dir, meta, code, model_readme(meta, crosscheck))
     msg.good(f"Built {wheel}", meta["description"])
     msg.text(f"Install it with: pip install {wheel}")
 

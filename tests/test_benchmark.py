@@ -1,8 +1,11 @@
 """The benchmark runs end to end on a tiny shape and writes its JSON report; no timing is asserted."""
-import json
 import math
+import time
 
-from benchmark import Shape, flops_per_sequence, run_benchmark
+import srsly
+
+from scripts.benchmark.__main__ import run_benchmark
+from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence, gemm_rates, native_bf16
 
 TINY = Shape(dim=32, n_layers=1, n_heads=2, hidden_dim=64, vocab_size=2000)
 
@@ -13,13 +16,27 @@ def test_flops_formula():
     assert flops_per_sequence(3, shape) == 2 * (8 * 3 * 16 + 4 * 3 * 4 * 8 + 4 * 9 * 4) + 2 * 3 * 4 * 9
 
 
+def test_gemm_probe_keeps_its_budget_and_skips_emulated_bf16():
+    start = time.perf_counter()
+    rates, skipped = gemm_rates(Shape(), batch_size=32, gpu=False, seconds=1.0)
+    assert time.perf_counter() - start < 10  # the budget, plus one warm-up and one call per shape
+    if native_bf16(cpu_info()):
+        assert set(rates) == {"fp32", "bf16"} and not skipped
+    else:
+        assert set(rates) == {"fp32"} and "no native bf16" in skipped["bf16"]
+    assert all(rate > 0 for rate in rates.values())
+
+
 def test_benchmark_tiny(tmp_path, tiny_transformer):
     output = tmp_path / "metrics" / "benchmark.json"
-    run_benchmark(output, TINY, n_sentences=24, n_train_sentences=16, batch_size=8, threads=1, seed=0, model_dir=tiny_transformer)
-    report = json.loads(output.read_text(encoding="utf8"))
+    run_benchmark(output, TINY, n_sentences=24, n_train_sentences=16, batch_size=8, threads=1, seed=0, model_dir=tiny_transformer, gemm_seconds=0.2)
+    report = srsly.read_json(output)
     assert set(report) == {"settings", "ceiling", "results", "targets"}
-    assert report["settings"]["n_sentences"] == 24 and report["settings"]["threads"] == 1
-    assert {"fp32", "bf16"} <= set(report["ceiling"]["gemm_flops_per_s"])
+    settings = report["settings"]
+    assert settings["n_sentences"] == 24 and settings["threads"] == 1
+    assert set(settings["cpu"]["flags"]) >= {"avx2", "avx512f", "avx512_bf16", "amx_bf16"} and settings["cpu"]["model_name"]
+    assert "fp32" in report["ceiling"]["gemm_flops_per_s"]
+    assert set(report["ceiling"]["gemm_flops_per_s"]) | set(report["ceiling"]["gemm_skipped"]) == {"fp32", "bf16"}
     for key in ("inference_words_per_s", "training_words_per_s", "forward_flops_per_word", "training_flops_per_word"):
         assert report["ceiling"][key] > 0
     pairs = {(row["system"], row["task"]) for row in report["results"]}

@@ -1,71 +1,76 @@
-"""`spacy project run demo` end to end in a copy of the project, then the wheel in a fresh venv, offline."""
-import json
+"""`spacy project run demo` end to end in a copy of the project (the session's `demo_project`), then the wheel
+in a fresh venv, offline."""
 import os
+import re
 import shutil
 import site
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
-import pytest
 import spacy
-
-from conftest import PROJECT_DIR
+import srsly
+from spacy.tokens import DocBin
 
 TEXTS = [
     "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won .",
     "Shares in Redstone Motors fell 3 percent on Tuesday , officials in Oslo said .",
     "coach Felix Moreau told reporters the European Cup match against Summit Rovers was lost .",
 ]
+WHEEL = "demo/packages/en_ner_distilbert_conll03_demo-0.0.0/dist/en_ner_distilbert_conll03_demo-0.0.0-py3-none-any.whl"
 OUTPUTS = [
-    "corpus/train.spacy", "corpus/dev.spacy", "corpus/test.spacy", "corpus/stats.json",
-    "training/model-best", "metrics/test.json", "metrics/crosscheck.json", "metrics/test_predictions.conll",
-    "metrics/test_displacy.html", "packages/en_ner_distilbert_conll03-1.0.0/dist/en_ner_distilbert_conll03-1.0.0-py3-none-any.whl",
+    "demo/corpus/train.spacy", "demo/corpus/dev.spacy", "demo/corpus/test.spacy", "demo/corpus/stats.json",
+    "demo/training/model-best", "demo/training/train_log.jsonl", "demo/metrics/test.json", "demo/metrics/test_predictions.spacy",
+    "demo/metrics/crosscheck.json", "demo/metrics/test_predictions.conll", "demo/metrics/test_displacy.html", WHEEL,
 ]
-
-
-@pytest.fixture(scope="module")
-def demo_project(tmp_path_factory) -> Path:
-    project = tmp_path_factory.mktemp("project")
-    shutil.copy(PROJECT_DIR / "project.yml", project)
-    for folder in ("configs", "scripts"):
-        shutil.copytree(PROJECT_DIR / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    result = subprocess.run([sys.executable, "-m", "spacy", "project", "run", "demo"], cwd=project, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return project
+REAL_RUN = ("corpus", "training", "metrics", "packages")
 
 
 def entities(nlp) -> list:
     return [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(TEXTS)]
 
 
-def test_demo_leaves_every_output(demo_project):
-    missing = [path for path in OUTPUTS if not (demo_project / path).exists()]
-    assert not missing
-    crosscheck = json.loads((demo_project / "metrics/crosscheck.json").read_text())
-    test_scores = json.loads((demo_project / "metrics/test.json").read_text())
+def test_demo_writes_its_outputs_under_demo_only(demo_project):
+    assert [path for path in OUTPUTS if not (demo_project / path).exists()] == []
+    for folder in REAL_RUN:  # the real run's places hold at most their README
+        assert [p.name for p in (demo_project / folder).glob("*")] in ([], ["README.md"]), folder
+    crosscheck = srsly.read_json(demo_project / "demo/metrics/crosscheck.json")
+    test_scores = srsly.read_json(demo_project / "demo/metrics/test.json")
     assert crosscheck["agree"] and crosscheck["mismatches"] == []
     assert crosscheck["spacy"]["f"] == test_scores["ents_f"]
 
 
+def test_displacy_page_shows_the_saved_predictions(demo_project):
+    """Each predicted panel holds exactly the entities of the saved predicted Doc, in order."""
+    html = (demo_project / "demo/metrics/test_displacy.html").read_text(encoding="utf8")
+    panels = re.split(r"<h2[^>]*>", html)[1:]
+    predicted = list(DocBin().from_disk(demo_project / "demo/metrics/test_predictions.spacy").get_docs(spacy.blank("en").vocab))
+    predicted_panels = [p for p in panels if ": predicted (" in p.split("</h2>", 1)[0]]
+    assert len(predicted_panels) == 5
+    for i, panel in enumerate(predicted_panels):
+        marks = re.findall(r"<mark[^>]*>\s*(.*?)\s*<span[^>]*>\s*(\w+)\s*</span>\s*</mark>", panel, flags=re.S)
+        shown = [(" ".join(unescape(text).split()), label) for text, label in marks]
+        assert shown == [(" ".join(e.text.split()), e.label_) for e in predicted[i].ents]
+    assert sum(len(doc.ents) for doc in predicted[:5]) > 0
+
+
 def test_demo_model_learns(demo_project):
     """Dev F of the trained demo model against the same pipeline initialised but not trained."""
-    import custom_functions  # noqa: F401 -- the reader the config names
-    from evaluate import evaluate
     from spacy.training.initialize import init_nlp
 
-    dev = demo_project / "corpus/dev.spacy"
-    trained, _ = evaluate(spacy.load(demo_project / "training/model-best"), dev)
-    config = spacy.util.load_config(demo_project / "training/model-best/config.cfg")
-    paths = {"train": str(demo_project / "corpus/train.spacy"), "dev": str(dev), "transformer": str(demo_project / "assets/tiny-distilbert")}
-    with_paths = config.merge({"paths": paths})
-    untrained, _ = evaluate(init_nlp(with_paths), dev)
+    from scripts.evaluate import evaluate
+
+    dev = demo_project / "demo/corpus/dev.spacy"
+    trained, _ = evaluate(spacy.load(demo_project / "demo/training/model-best"), dev)
+    config = spacy.util.load_config(demo_project / "demo/training/model-best/config.cfg")
+    paths = {"train": str(demo_project / "demo/corpus/train.spacy"), "dev": str(dev), "transformer": str(demo_project / "demo/assets/tiny-distilbert")}
+    untrained, _ = evaluate(init_nlp(config.merge({"paths": paths})), dev)
     print(f"demo dev F: trained {trained['ents_f']:.4f}, untrained {untrained['ents_f'] or 0:.4f}")
     assert trained["ents_f"] > (untrained["ents_f"] or 0) + 0.3
 
 
 def test_wheel_in_a_fresh_venv_offline_without_the_transformer_folder(demo_project, tmp_path):
-    wheel = next((demo_project / "packages").glob("*/dist/*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -74,17 +79,21 @@ def test_wheel_in_a_fresh_venv_offline_without_the_transformer_folder(demo_proje
     venv_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                     capture_output=True, text=True, check=True).stdout.strip())
     (venv_site / "project_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-index", str(wheel)], capture_output=True, text=True)
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-index", str(demo_project / WHEEL)], capture_output=True, text=True)
     assert install.returncode == 0, install.stdout + install.stderr
 
-    expected = entities(spacy.load(demo_project / "training/model-best"))
-    shutil.rmtree(demo_project / "assets/tiny-distilbert")
+    expected = entities(spacy.load(demo_project / "demo/training/model-best"))
+    shutil.rmtree(demo_project / "demo/assets/tiny-distilbert")
     script = (
-        "import json, sys, spacy; nlp = spacy.load('en_ner_distilbert_conll03'); "
-        "print(json.dumps([[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(json.load(sys.stdin))]))"
+        "import json, sys, spacy; nlp = spacy.load('en_ner_distilbert_conll03_demo'); "
+        "print(json.dumps({'meta': nlp.meta, 'ents': [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(json.load(sys.stdin))]}))"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": ""}
-    result = subprocess.run([str(python), "-c", script], input=json.dumps(TEXTS), capture_output=True, text=True, cwd=tmp_path, env=env)
+    result = subprocess.run([str(python), "-c", script], input=srsly.json_dumps(TEXTS), capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert [[tuple(e) for e in doc] for doc in json.loads(result.stdout)] == expected
-    assert any(expected), "the demo model should find some entities in these texts"
+    output = srsly.json_loads(result.stdout)
+    assert [[tuple(e) for e in doc] for doc in output["ents"]] == expected
+    assert any(expected), "the demo model should find some entities in these invented texts"
+    meta = output["meta"]
+    assert meta["version"] == "0.0.0" and meta["description"].startswith("DEMO ONLY: random transformer weights")
+    assert "invented" in meta["sources"][0]["license"] and "random weights" in meta["sources"][1]["license"]

@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from conftest import PROJECT_DIR
-from package_meta import package_meta
-from readme_results import END, START, replace_section, results_markdown
+from scripts.package import licence_files, package_meta
+from scripts.readme_results import END, START, replace_section, results_markdown
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
 DOCS_START, DOCS_END = "<!-- WEASEL: AUTO-GENERATED DOCS START", "<!-- WEASEL: AUTO-GENERATED DOCS END"
@@ -46,3 +46,8 @@ def test_package_meta_carries_sources_and_measured_scores():
         {"name": "distilbert-base-uncased", "url": "https://huggingface.co/distilbert-base-uncased", "license": "apache-2.0"},
     ]
     assert "Test F 0.3333" in meta["description"]
+    noted = package_meta(TEST_SCORES, {"agree": True}, STATS, "distilbert-base-uncased", "0.0.0", "MIT", "invented", "random", note="DEMO ONLY.")
+    assert noted["description"].startswith("DEMO ONLY. English NER")
+    files = licence_files({**meta, "name": "ner_x"})
+    assert files["LICENSE"].startswith("ner_x 1.2.3 is released under the MIT licence")
+    assert "https://huggingface.co/distilbert-base-uncased\nLicence: apache-2.0" in files["LICENSES_SOURCES"]

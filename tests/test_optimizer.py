@@ -3,7 +3,7 @@ import numpy
 import pytest
 from thinc.api import Adam
 
-from custom_functions import create_torch_adam
+from scripts.custom_functions import create_torch_adam
 
 # eps is added after the bias correction by torch, before it by thinc: it matters only for
 # gradients near eps (tiny ones, after clipping), so it is set out of the way here.

@@ -3,8 +3,10 @@ import pytest
 import spacy
 from spacy.tokens import Doc, Span
 
-from crosscheck import crosscheck, differences, seqeval_scores, sentence_tags, spacy_scores, write_predictions
-from custom_functions import gold_tokenized_example
+from spacy.tokens import DocBin
+from spacy.training import Example
+
+from scripts.scoring import crosscheck, differences, read_predictions, seqeval_scores, sentence_tags, spacy_scores, write_predictions
 
 WORDS = ["Anna", "Lind", "met", "Harbor", "Bank", "in", "Oslo", ".", "Euro", "Cup", "starts", "in", "Lima"]
 SENT_STARTS = [True] + [False] * 7 + [True] + [False] * 4
@@ -15,7 +17,7 @@ def example(predicted_spans, gold_spans=GOLD):
     vocab = spacy.blank("en").vocab
     reference = Doc(vocab, words=WORDS, sent_starts=SENT_STARTS)
     reference.ents = [Span(reference, s, e, label) for s, e, label in gold_spans]
-    eg = gold_tokenized_example(reference)
+    eg = Example(Doc(vocab, words=WORDS, sent_starts=SENT_STARTS), reference)
     eg.predicted.ents = [Span(eg.predicted, s, e, label) for s, e, label in predicted_spans]
     return eg
 
@@ -85,3 +87,18 @@ def test_predictions_file_is_what_conlleval_reads(tmp_path):
     assert blocks[0].splitlines()[0] == "Anna B-PER B-ORG"
     assert len([b for b in blocks if b.strip()]) == 2
     assert all(len(line.split()) == 3 for b in blocks for line in b.splitlines())
+
+
+def test_predictions_are_read_back_from_docbins(tmp_path):
+    examples = [example(CASES["off by one"]), example(GOLD)]
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(tmp_path / "gold.spacy")
+    DocBin(docs=[eg.predicted for eg in examples]).to_disk(tmp_path / "predicted.spacy")
+    read = read_predictions(tmp_path / "gold.spacy", tmp_path / "predicted.spacy")
+    assert crosscheck(read) == crosscheck(examples)
+    DocBin(docs=[examples[0].predicted]).to_disk(tmp_path / "short.spacy")
+    with pytest.raises(ValueError, match=r"short.spacy: 1 Docs: expected 2, one per Doc of .*gold.spacy"):
+        read_predictions(tmp_path / "gold.spacy", tmp_path / "short.spacy")
+    other = Doc(examples[0].predicted.vocab, words=["x"] * len(WORDS))
+    DocBin(docs=[examples[0].predicted, other]).to_disk(tmp_path / "other.spacy")
+    with pytest.raises(ValueError, match=r"other.spacy: Doc 1 has other tokens than Doc 1"):
+        read_predictions(tmp_path / "gold.spacy", tmp_path / "other.spacy")

@@ -3,17 +3,19 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import List, Tuple
 
 import pytest
 import spacy
+import srsly
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from spacy.tokens import DocBin
 
 from conftest import PROJECT_DIR
-from conll import ConllError, doc_to_sentences, read_conll_file, read_tags
-from convert import HF_LABELS, convert, figure_mismatches, hf_splits, write_splits
+from scripts.conll import HF_LABELS, ConllError, doc_to_sentences, read_conll_file, read_tags
+from scripts.corpus import FROM_MARKERS, FROM_STARTS, GROUPED, convert, figure_mismatches, hf_splits, write_splits
 
 LONG_SENTENCE_TOKENS = 600  # each `partNNN` is several word pieces: far over 512
 
@@ -148,17 +150,65 @@ def test_hf_source_gives_the_figures_of_the_file_source(tmp_path):
         assert (tmp_path / "hf" / f"{split}.spacy").read_bytes() == (tmp_path / "files" / f"{split}.spacy").read_bytes()
 
 
-def test_hf_source_without_document_rows_or_label_names(tmp_path):
-    sentences = [s for d in SAMPLE for s in d]
+def unmarked_dataset(sample=SAMPLE) -> DatasetDict:
+    """The sample's sentences in order, without -DOCSTART- rows or label names (as lhoestq/conll2003 has them)."""
+    sentences = [s for d in sample for s in d]
     rows = {"tokens": [[w for w, _ in s] for s in sentences], "ner_tags": [[HF_LABELS.index(t) for _, t in s] for s in sentences]}
-    dataset = DatasetDict({name: Dataset.from_dict(rows) for name in ("train", "validation", "test")})
-    stats = write_splits(hf_splits(dataset, "sample"), tmp_path / "hf", 3, "sample")["splits"]["test"]
+    return DatasetDict({name: Dataset.from_dict(rows) for name in ("train", "validation", "test")})
+
+
+def sample_document_starts(sample=SAMPLE) -> dict:
+    """The sample's own document starts, in the form of scripts/data/conll2003_document_starts.json."""
+    starts = [sum(len(d) for d in sample[:i]) for i in range(len(sample))]
+    split = {"sentences": sum(len(d) for d in sample), "documents": len(sample), "document_starts": starts}
+    return {"splits": {name: split for name in ("train", "validation", "test")}}
+
+
+def test_hf_source_without_document_rows_is_grouped_in_order_and_says_so(tmp_path, capsys):
+    sentences = [s for d in SAMPLE for s in d]
+    stats = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 3, "sample")
+    test = stats["splits"]["test"]
     figures = expected_figures(SAMPLE, 3)
-    assert {k: stats[k] for k in ("sentences", "tokens", "entities", "entities_total")} == {
+    assert {k: test[k] for k in ("sentences", "tokens", "entities", "entities_total")} == {
         k: figures[k] for k in ("sentences", "tokens", "entities", "entities_total")
     }
-    assert stats["source_documents"] == 0 and stats["docs"] == math.ceil(len(sentences) / 3)
+    assert test["source_documents"] == 0 and test["docs"] == math.ceil(len(sentences) / 3)
+    assert test["document_boundaries"] == GROUPED
     assert exported_sentences(tmp_path / "hf" / "test.spacy") == sentences
+    from scripts.corpus import print_stats
+
+    print_stats(stats)
+    assert "may cross documents" in " ".join(capsys.readouterr().out.split())
+
+
+def test_hf_source_cut_at_known_document_starts_gives_the_file_source(tmp_path):
+    """lhoestq/conll2003 has no -DOCSTART- rows: cut at the starts it gives the DocBins of the original files."""
+    from_hf = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 2, "sample", sample_document_starts())
+    from_files = convert(tmp_path / "files", 2, conll_dir=write_sample_dir(tmp_path / "conll", iob1=True))
+    for split in ("train", "dev", "test"):
+        assert (tmp_path / "hf" / f"{split}.spacy").read_bytes() == (tmp_path / "files" / f"{split}.spacy").read_bytes()
+        hf, files = from_hf["splits"][split], from_files["splits"][split]
+        assert (hf["source_documents"], hf["docs"], hf["document_boundaries"]) == (len(SAMPLE), files["docs"], FROM_STARTS)
+        assert (files["source_documents"], files["document_boundaries"]) == (len(SAMPLE), FROM_MARKERS)
+
+
+def test_document_starts_of_other_sizes_are_not_used(tmp_path):
+    starts = sample_document_starts()
+    starts["splits"]["test"] = {**starts["splits"]["test"], "sentences": 99}
+    stats = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 2, "sample", starts)["splits"]
+    assert stats["train"]["document_boundaries"] == FROM_STARTS and stats["test"]["document_boundaries"] == GROUPED
+
+
+def test_conll2003_document_starts_fit_its_figures():
+    starts = srsly.read_json(PROJECT_DIR / "scripts" / "data" / "conll2003_document_starts.json")["splits"]
+    figures = srsly.read_json(PROJECT_DIR / "scripts" / "data" / "conll2003_figures.json")["splits"]
+    for split, hf_split in {"train": "train", "dev": "validation", "test": "test"}.items():
+        document_starts = starts[hf_split]["document_starts"]
+        assert len(document_starts) == figures[split]["documents"] and starts[hf_split]["sentences"] == figures[split]["sentences"]
+        assert document_starts[0] == 0 and document_starts == sorted(set(document_starts))
+        sizes = [b - a for a, b in zip(document_starts, document_starts[1:] + [starts[hf_split]["sentences"]])]
+        histogram = {str(n): sizes.count(n) for n in sorted(set(sizes))}
+        assert histogram == {k: v for k, v in figures[split]["sentences_per_document_histogram"].items() if v}
 
 
 @pytest.mark.parametrize(
@@ -170,6 +220,9 @@ def test_hf_source_without_document_rows_or_label_names(tmp_path):
         ("EU NNP B-NP B-FOO\n", ":1:", "unknown tag 'B-FOO'"),
         ("EU NNP B-NP E-ORG\n", ":1:", "unknown tag 'E-ORG'"),
         ("\n\n  \n", ": empty file", "expected CoNLL-2003 lines"),
+        ("EU NNP B-NP B-ORG\n-DOCSTART- -X- -X- O\n", ":2:", "-DOCSTART- inside the sentence that starts on line 1: expected a blank line"),
+        ("EU NNP B-NP B-ORG\nNew\u00a0York NNP B-NP B-LOC\n", ":2:", "5 columns: expected 4, as on line 1 (columns are split at any whitespace, "
+         "and this line holds U+00A0 NO-BREAK SPACE)"),
     ],
 )
 def test_bad_lines_name_file_line_and_expectation(tmp_path, text, where, expected):
@@ -181,6 +234,13 @@ def test_bad_lines_name_file_line_and_expectation(tmp_path, text, where, expecte
     with pytest.raises(ConllError) as err:
         read_conll_file(path)
     assert str(path) + where in str(err.value) and expected in str(err.value)
+
+
+def test_byte_order_mark_is_not_part_of_the_first_token(tmp_path):
+    plain, with_bom = write_sample(tmp_path / "plain.txt"), tmp_path / "bom.txt"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert read_conll_file(with_bom) == read_conll_file(plain)
+    assert read_conll_file(with_bom).markers == len(SAMPLE)
 
 
 def test_bytes_that_are_not_utf8(tmp_path):
@@ -215,8 +275,8 @@ def test_cli_exits_non_zero_with_the_message(tmp_path):
     conll_dir = write_sample_dir(tmp_path / "conll")
     (conll_dir / "valid.txt").write_text("EU NNP B-NP B-ORG\nrejects O\n", encoding="utf8")
     result = subprocess.run(
-        [sys.executable, str(PROJECT_DIR / "scripts" / "convert.py"), str(tmp_path / "out"), "--conll-dir", str(conll_dir)],
-        capture_output=True, text=True,
+        [sys.executable, "-m", "scripts.corpus", str(tmp_path / "out"), "--conll-dir", str(conll_dir)],
+        capture_output=True, text=True, cwd=PROJECT_DIR,
     )
     assert result.returncode == 1
     unwrapped = "".join(result.stdout.split())  # wasabi wraps long lines
@@ -226,7 +286,7 @@ def test_cli_exits_non_zero_with_the_message(tmp_path):
 
 def test_published_conll2003_figures_add_up():
     """The figures the real files must give, as the project keeps them: totals match their parts."""
-    figures = json.loads((PROJECT_DIR / "scripts" / "conll2003_figures.json").read_text())["splits"]
+    figures = srsly.read_json(PROJECT_DIR / "scripts" / "data" / "conll2003_figures.json")["splits"]
     published = {"train": (946, 14041, 203621, 23499), "dev": (216, 3250, 51362, 5942), "test": (231, 3453, 46435, 5648)}
     for split, (documents, sentences, tokens, entities) in published.items():
         f = figures[split]
@@ -251,13 +311,25 @@ def test_figures_are_checked_against_the_expected_ones(tmp_path):
 
 
 def test_unreachable_dataset_is_a_clear_error(tmp_path):
-    """Tests run offline, so the hub dataset cannot load: the step says so instead of a traceback."""
-    with pytest.raises(ConllError, match=r"dataset lhoestq/conll2003: could not be loaded .*conll_dir"):
+    """Tests run offline, so the hub dataset cannot load: the step says so at once, instead of retrying or a traceback."""
+    start = time.perf_counter()
+    with pytest.raises(ConllError, match=r"dataset lhoestq/conll2003: could not be loaded \(the hub: HF_HUB_OFFLINE is set\).*conll_dir.*project run demo"):
         convert(tmp_path, 10, dataset="lhoestq/conll2003")
+    assert time.perf_counter() - start < 20
+
+
+def test_hub_is_asked_once_briefly(monkeypatch):
+    from scripts.hub import hub_problem
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    start = time.perf_counter()
+    assert "http://127.0.0.1:9 cannot be reached" in hub_problem(timeout=2)
+    assert time.perf_counter() - start < 5
 
 
 def test_generated_sentences_have_one_tag_per_word():
-    from synthetic_news import generate_documents
+    from scripts.synthetic_news import generate_documents
 
     sentences = [s for d in generate_documents(60, seed=1) for s in d]
     assert all(len(s.words) == len(s.tags) for s in sentences)
