@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
-from spacy.training.iob_utils import biluo_to_iob, doc_to_biluo_tags
+from spacy.training import biluo_to_iob, offsets_to_biluo_tags
 from spacy.vocab import Vocab
 
 ENTITY_TYPES = ("LOC", "MISC", "ORG", "PER")
@@ -157,7 +157,7 @@ def sentences_to_docs(vocab: Vocab, documents: Iterable[Document], n_sents: int)
 
 def iob2_tags(doc: Doc) -> List[str]:
     """The Doc's entities as one IOB2 tag per token."""
-    return biluo_to_iob(doc_to_biluo_tags(doc, missing="O"))
+    return biluo_to_iob(offsets_to_biluo_tags(doc, [(e.start_char, e.end_char, e.label_) for e in doc.ents], missing="O"))
 
 
 def split_by_sentences(doc: Doc, values: Sequence) -> List[list]:

@@ -25,12 +25,11 @@ from matplotlib.colors import PowerNorm  # noqa: E402
 from wasabi import msg  # noqa: E402
 
 from scripts.errors import (  # noqa: E402
-    BOUNDARY, BOUNDARY_TYPE, ERROR_KINDS, KIND_HELP, KINDS, MISSED, SPURIOUS, Confusion, ErrorExample, confusion_table,
-    error_examples, match_examples,
+    ERROR_KINDS, KIND_HELP, KINDS, MISSED, SPURIOUS, Confusion, ErrorExample, confusion_table, error_examples, match_examples,
 )
 from scripts.scoring import read_predictions  # noqa: E402
 
-IMAGES = {"training": "training", "per_type": "per_type", "errors": "errors"}
+IMAGES = ("training", "per_type", "errors")  # report_training.png etc. beside report.html
 LABEL_COLOURS = {"PER": "#aa9cfc", "ORG": "#7aecec", "LOC": "#ff9561", "MISC": "#c887fb"}
 SCORER_COLOURS = ("#4c72b0", "#dd8452")
 
@@ -69,7 +68,7 @@ def read_training_log(path: Path) -> Tuple[List[dict], List[str]]:
     if not path.is_file():
         return [], [missing_note(path, "train")]
     evaluations, bad = [], 0
-    for line in path.read_text(encoding="utf8").splitlines():
+    for line in path.read_text(encoding="utf8", errors="replace").splitlines():
         if not line.strip():
             continue
         try:
@@ -366,7 +365,7 @@ def examples_html(chosen: Dict[str, List[ErrorExample]]) -> str:
             f"<tr><td class=doc>Doc {e.outcome.doc}, token {e.start}</td><td>{sentence_html(e, 'gold')}</td><td>{sentence_html(e, 'predicted')}</td></tr>"
             for e in found
         )
-        out.append(f'<table class="examples"><tr><th></th><th>gold</th><th>predicted</th></tr>{rows}</table>')
+        out.append(f'<table class="examples"><tr><th class=doc></th><th>gold</th><th>predicted</th></tr>{rows}</table>')
     return "".join(out)
 
 
@@ -430,7 +429,7 @@ def image_tag(path: Path, alt: str) -> str:
 
 
 def image_paths(output: Path) -> Dict[str, Path]:
-    return {key: output.with_name(f"{output.stem}_{name}.png") for key, name in IMAGES.items()}
+    return {name: output.with_name(f"{output.stem}_{name}.png") for name in IMAGES}
 
 
 CSS = """
@@ -441,9 +440,10 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; vertical-a
 th:first-child, td:first-child, table.text td, table.text th { text-align: left; }
 tr.hl td { background: #fff6d5; font-weight: bold; }
 table.confusion td, table.confusion th { text-align: center; min-width: 4.5em; } table.confusion td.total { font-weight: bold; background: #f4f4f4; }
-table.confusion td.none { color: #aaa; }
+table.confusion td.none { color: #aaa; } table.confusion th:first-child { text-align: left; }
 .boundary { color: #7a3b00; font-size: 12px; font-weight: bold; }
-table.examples td, table.examples th { text-align: left; line-height: 2; width: 45%; } table.examples td.doc { width: 10%; color: #888; font-size: 12px; }
+table.examples td, table.examples th { text-align: left; width: 45%; } table.examples td { line-height: 2; }
+table.examples .doc { width: 10%; color: #888; font-size: 12px; }
 mark.ent { padding: 2px 4px; border-radius: 4px; } mark.focus { outline: 2px solid #d62728; }
 mark .label { font-size: 10px; font-weight: bold; text-transform: uppercase; opacity: 0.8; }
 .absent, .muted, small { color: #888; }
@@ -509,8 +509,9 @@ def main(
     examples: int = typer.Option(3, "--examples", min=0, help="Example sentences per error kind"),
 ) -> None:
     missing = build_report(training_dir, corpus_dir, metrics_dir, output, examples)
-    for problem in missing:
-        msg.warn(problem)
+    if missing:
+        msg.warn(f"{len(missing)} input(s) missing or unreadable; the page says so too")
+        print("".join(f"- {problem}\n" for problem in missing))
     pictures = ", ".join(str(p) for p in image_paths(output).values() if p.exists())
     msg.good(f"Wrote {output}{' (with what is missing, above)' if missing else ''}", f"Pictures: {pictures or 'none'}")
 

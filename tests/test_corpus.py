@@ -1,5 +1,4 @@
 """The corpus step on CoNLL samples written here: lossless round trips, IOB1 = IOB2, figures, errors."""
-import json
 import math
 import subprocess
 import sys
@@ -112,10 +111,10 @@ def test_iob1_and_iob2_files_give_identical_docbins(tmp_path):
     convert(tmp_path / "iob2", 10, conll_dir=write_sample_dir(tmp_path / "conll2"))
     for split in ("train", "dev", "test"):
         assert (tmp_path / "iob1" / f"{split}.spacy").read_bytes() == (tmp_path / "iob2" / f"{split}.spacy").read_bytes()
-    repaired = json.loads((tmp_path / "iob1" / "stats.json").read_text())["splits"]["train"]["tags_repaired"]
+    repaired = srsly.read_json(tmp_path / "iob1" / "stats.json")["splits"]["train"]["tags_repaired"]
     assert repaired == sum(tag.startswith("I-") and (i == 0 or to_iob1(t)[i - 1] == "O" or to_iob1(t)[i - 1][2:] != tag[2:])
                            for d in SAMPLE for s in d for t in [[tag for _, tag in s]] for i, tag in enumerate(to_iob1(t)))
-    assert json.loads((tmp_path / "iob2" / "stats.json").read_text())["splits"]["train"]["tags_repaired"] == 0
+    assert srsly.read_json(tmp_path / "iob2" / "stats.json")["splits"]["train"]["tags_repaired"] == 0
 
 
 def test_i_tag_is_read_as_conlleval_reads_it():
@@ -300,7 +299,7 @@ def test_published_conll2003_figures_add_up():
 def test_figures_are_checked_against_the_expected_ones(tmp_path):
     stats = convert(tmp_path / "corpus", 10, conll_dir=write_sample_dir(tmp_path / "conll"))
     figures = expected_figures(SAMPLE, 10)
-    expected = {"splits": {split: json.loads(json.dumps({**figures, "documents": len(SAMPLE)})) for split in ("train", "dev", "test")}}
+    expected = {"splits": {split: srsly.json_loads(srsly.json_dumps({**figures, "documents": len(SAMPLE)})) for split in ("train", "dev", "test")}}
     assert figure_mismatches(stats, expected) == []
     expected["splits"]["dev"]["entities"]["LOC"] += 1
     expected["splits"]["test"]["documents"] = 231

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import PROJECT_DIR
 from scripts.package import licence_files, package_meta
-from scripts.readme_results import END, START, replace_section, results_markdown
+from scripts.readme_results import END, START, copy_pictures, replace_section, results_markdown
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
 DOCS_START, DOCS_END = "<!-- WEASEL: AUTO-GENERATED DOCS START", "<!-- WEASEL: AUTO-GENERATED DOCS END"
@@ -51,3 +51,13 @@ def test_package_meta_carries_sources_and_measured_scores():
     files = licence_files({**meta, "name": "ner_x"})
     assert files["LICENSE"].startswith("ner_x 1.2.3 is released under the MIT licence")
     assert "https://huggingface.co/distilbert-base-uncased\nLicence: apache-2.0" in files["LICENSES_SOURCES"]
+
+
+def test_results_show_the_report_pictures_it_found(tmp_path):
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "report_training.png").write_bytes(b"png")
+    pictures = copy_pictures(tmp_path / "metrics" / "report.html", tmp_path / "docs")
+    assert pictures == {"training": "docs/results_training.png"}  # no errors picture: left out
+    assert (tmp_path / "docs" / "results_training.png").read_bytes() == b"png"
+    body = results_markdown(TEST_SCORES, {"agree": True, "tolerance": 1e-9}, STATS, "distilbert-base-uncased", pictures)
+    assert body.endswith("](docs/results_training.png)")

@@ -4,6 +4,7 @@ import os
 import platform
 import tempfile
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Optional
@@ -34,8 +35,8 @@ def in_child(function, *args):
     which saves each measurement several seconds of imports."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "transformers", "spacy", "spacy_transformers", "scripts.benchmark.systems"])
-    with context.Pool(1) as pool:
-        ok, value = pool.apply(_call, (function, args))
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:  # a child that dies raises, where Pool.apply would hang
+        ok, value = pool.submit(_call, function, args).result()
     if not ok:
         raise RuntimeError(f"{function.__name__}{args[:2] if function is measure else ''} failed in its child process:\n{value}")
     return value
