@@ -8,6 +8,7 @@ transition-based NER cannot open or continue an entity across a sentence boundar
 model predicts is scored the same by spaCy (per Doc) and by seqeval or conlleval (per sentence).
 Training, the dev scores during training, evaluate and crosscheck all read Docs this way.
 """
+import functools
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -16,6 +17,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
+from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import Optimizer
 
 
@@ -101,3 +103,170 @@ def create_torch_adam(
         learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip,
         L2_is_weight_decay=L2_is_weight_decay, use_averages=use_averages, use_radam=False,
     )
+
+
+# Inference precision ---------------------------------------------------------------------------
+# On a 2-core AVX2 CPU (no native bf16) a DistilBERT forward in fp32 is matmul-bound at a few
+# percent of what the CPU's int8 units do, bf16 runs emulated (5x slower) and torch's dynamic int8
+# gained little; ONNX Runtime's fused graph with dynamically quantized int8 MatMuls was the clear
+# win (README, Performance). So prediction may run another copy of the transformer than training:
+# training (begin_update) always runs and updates the fp32 torch module, and any faster copy is
+# rebuilt from its current weights, lazily, at the next prediction (spacy-transformers loads the
+# HF weights in from_disk/initialize, after this architecture is built).
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def cpu_flags() -> set:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "").split())
+
+
+@functools.lru_cache(maxsize=None)
+def auto_precision() -> str:
+    """What "auto" means on this CPU: int8 through ONNX Runtime where the CPU has AVX2 and no native bf16
+    (measured there: faster than fp32, and within the accuracy bar); fp32 everywhere else, including
+    AVX-512/AMX CPUs, where int8 and bf16 have not been measured against fp32 yet."""
+    flags = cpu_flags()
+    native_bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
+    if "avx2" in flags and not native_bf16 and _has_onnxruntime():
+        return "int8"
+    return "fp32"
+
+
+def _has_onnxruntime() -> bool:
+    try:
+        import onnx  # noqa: F401 -- the quantizer needs it
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _wrap_output(last_hidden_state):
+    from transformers.modeling_outputs import BaseModelOutput
+
+    return BaseModelOutput(last_hidden_state=last_hidden_state)
+
+
+def _bf16_runner(module):
+    """bf16 weights (a copy), fp32 out: thinc and the NER see fp32 as always."""
+    import copy
+
+    import torch
+
+    copied = copy.deepcopy(module).to(torch.bfloat16).eval()
+
+    def run(kwargs):
+        with torch.inference_mode():
+            return _wrap_output(copied(**kwargs).last_hidden_state.float())
+
+    return run
+
+
+def _onnx_int8_runner(module, example_kwargs):
+    """The module exported to ONNX, dynamically quantized (int8 weights, u8 activations per batch) and
+    run by ONNX Runtime on torch's thread count. Built in a temporary folder, kept in memory."""
+    import tempfile
+    import warnings
+
+    import onnxruntime
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    names = list(example_kwargs)
+    axes = {name: {0: "batch", 1: "pieces"} for name in names}
+    axes["last_hidden_state"] = {0: "batch", 1: "pieces"}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path, int8_path = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on constants in HF's mask code: shapes stay dynamic
+            module.eval()
+            torch.onnx.export(
+                module, (), str(fp32_path), kwargs=dict(example_kwargs), input_names=names, output_names=["last_hidden_state"],
+                dynamic_axes=axes, opset_version=17, dynamo=False,
+            )
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": 1})
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"])
+
+    def run(kwargs):
+        feed = {name: kwargs[name].cpu().numpy() for name in names}
+        return _wrap_output(torch.from_numpy(session.run(None, feed)[0]))
+
+    return run
+
+
+class PrecisionShim(HFShim):
+    """spacy-transformers' HFShim whose predictions may run a bf16 or int8 copy of the transformer."""
+
+    inference_precision = "auto"
+    _fast = None  # (the fp32 module it was built from, its precision, its runner)
+    _updated = False
+
+    def resolved_precision(self) -> str:
+        precision = self.inference_precision
+        if self.device.type != "cpu" or self._hfmodel._init_transformer_config.get("output_hidden_states") or self._hfmodel._init_transformer_config.get("output_attentions"):
+            return "fp32"  # GPUs keep mixed_precision; the fast copies give the last hidden state only
+        if precision == "auto":
+            return "fp32" if self._updated else auto_precision()  # a pipeline in training evaluates as it trains
+        if precision == "int8" and not _has_onnxruntime():
+            raise ImportError('inference_precision "int8" runs the transformer in ONNX Runtime: pip install onnxruntime==1.32.0 onnx==1.23.2')
+        return precision
+
+    def predict(self, inputs):
+        precision = self.resolved_precision()
+        if precision == "fp32":
+            return super().predict(inputs)
+        kwargs = dict(inputs.kwargs)
+        if self._fast is None or self._fast[0] is not self._model or self._fast[1] != precision:
+            self._model.eval()
+            runner = _bf16_runner(self._model) if precision == "bf16" else _onnx_int8_runner(self._model, kwargs)
+            self._model.train()
+            self._fast = (self._model, precision, runner)
+        return self._fast[2](kwargs)
+
+    def begin_update(self, inputs):
+        self._fast, self._updated = None, True  # the weights are about to change
+        return super().begin_update(inputs)
+
+@spacy.registry.architectures("ner_distilbert.TransformerModel.v1")
+def create_transformer_model(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    inference_precision: str = "auto",
+):
+    """spacy-transformers.TransformerModel.v3 whose predictions on a CPU run in `inference_precision`:
+    "fp32" (v3 as it is), "bf16" (a bf16 copy of the weights, fp32 out), "int8" (ONNX Runtime, int8
+    weights), or "auto" (this CPU's best measured choice, see `auto_precision`). Training is fp32."""
+    from spacy_transformers.layers.transformer_model import TransformerModel
+
+    if inference_precision not in PRECISIONS:
+        raise ValueError(f"inference_precision {inference_precision!r}: expected one of {PRECISIONS}")
+    model = TransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
+    shim = model.layers[0].shims[0]
+    shim.__class__ = PrecisionShim  # built by HFWrapper inside v3; only predict and begin_update differ
+    shim.inference_precision = inference_precision
+    model.attrs["inference_precision"] = inference_precision
+    model.init = functools.partial(_init_in_fp32, model.init)
+    return model
+
+
+def _init_in_fp32(init, model, X=None, Y=None):
+    """v3's init runs one prediction to learn the output width: fp32 then, or it would build an int8
+    copy of weights that training is about to change (and cost `spacy train` an ONNX export)."""
+    shim = model.layers[0].shims[0]
+    precision, shim.inference_precision = shim.inference_precision, "fp32"
+    try:
+        return init(model, X=X, Y=Y)
+    finally:
+        shim.inference_precision = precision

@@ -18,7 +18,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from wasabi import msg
 
-from scripts.custom_functions import create_gold_sentences_corpus
+from scripts.custom_functions import PRECISIONS, create_gold_sentences_corpus
 from scripts.gpu import use_device
 
 PREDICTED_ATTRS = ["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"]
@@ -36,6 +36,20 @@ def evaluate(nlp: Language, data_path: Path, batch_size: Optional[int] = None) -
     scores = Scorer(nlp).score(examples)
     scores["speed"] = sum(len(doc) for doc in docs) / max(seconds, 1e-9)
     return scores, examples
+
+
+def precision_overrides(precision: Optional[str]) -> dict:
+    """spacy.load's config overrides that run the transformer's predictions in `precision` (None: as the
+    pipeline's config says). The architecture is set too, so pipelines trained before it existed
+    (spacy-transformers.TransformerModel.v3, the same model) take the setting as well."""
+    if precision is None:
+        return {}
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision {precision!r}: expected one of {PRECISIONS}")
+    return {
+        "components.transformer.model.@architectures": "ner_distilbert.TransformerModel.v1",
+        "components.transformer.model.inference_precision": precision,
+    }
 
 
 def predictions_docbin(examples: List[Example]) -> DocBin:
@@ -66,9 +80,10 @@ def main(
     displacy_path: Optional[Path] = typer.Option(None, "--displacy-path", help="HTML page of gold beside predicted"),
     displacy_limit: int = typer.Option(5, "--displacy-limit", help="Docs on the displaCy page"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to run on; -1 for the CPU"),
+    precision: Optional[str] = typer.Option(None, "--precision", help=f"Transformer inference precision, one of {', '.join(PRECISIONS)}; default: the pipeline's config"),
 ) -> None:
     use_device(gpu_id)
-    nlp = spacy.load(model)
+    nlp = spacy.load(model, config=precision_overrides(precision))
     scores, examples = evaluate(nlp, data_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, scores)

@@ -20,10 +20,12 @@ def test_gemm_probe_keeps_its_budget_and_skips_emulated_bf16():
     start = time.perf_counter()
     rates, skipped = gemm_rates(Shape(), batch_size=32, gpu=False, seconds=1.0)
     assert time.perf_counter() - start < 10  # the budget, plus one warm-up and one call per shape
+    floats = set(rates) - {"int8"}
     if native_bf16(cpu_info()):
-        assert set(rates) == {"fp32", "bf16"} and not skipped
+        assert floats == {"fp32", "bf16"} and "bf16" not in skipped
     else:
-        assert set(rates) == {"fp32"} and "no native bf16" in skipped["bf16"]
+        assert floats == {"fp32"} and "no native bf16" in skipped["bf16"]
+    assert "int8" in rates or "int8" in skipped  # measured, or skipped with the reason
     assert all(rate > 0 for rate in rates.values())
 
 
@@ -36,16 +38,23 @@ def test_benchmark_tiny(tmp_path, tiny_transformer):
     assert settings["n_sentences"] == 24 and settings["threads"] == 1
     assert set(settings["cpu"]["flags"]) >= {"avx2", "avx512f", "avx512_bf16", "amx_bf16"} and settings["cpu"]["model_name"]
     assert "fp32" in report["ceiling"]["gemm_flops_per_s"]
-    assert set(report["ceiling"]["gemm_flops_per_s"]) | set(report["ceiling"]["gemm_skipped"]) == {"fp32", "bf16"}
+    assert set(report["ceiling"]["gemm_flops_per_s"]) | set(report["ceiling"]["gemm_skipped"]) == {"fp32", "bf16", "int8"}
     for key in ("inference_words_per_s", "training_words_per_s", "forward_flops_per_word", "training_flops_per_word"):
         assert report["ceiling"][key] > 0
     pairs = {(row["system"], row["task"]) for row in report["results"]}
-    inference = {"spacy", "spacy-same-batches", "hf", "hf-pipeline"}
+    inference = {"spacy", "spacy-int8", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"}
     assert pairs == {(system, "inference") for system in inference} | {("spacy", "training"), ("hf", "training")}
     for row in report["results"]:
         for key in ("words_per_s", "ratio_to_hf", "fraction_of_ceiling", "peak_mib"):
             assert math.isfinite(row[key]) and row[key] > 0, (row, key)
+        assert row["torch_threads"] == 1
         if row["system"] == "hf":
             assert row["ratio_to_hf"] == 1.0
-    assert set(report["targets"]) == {"inference_vs_hf", "inference_vs_hf_pipeline", "training_vs_hf"}
+        if row["system"] == "hf-sorted":
+            assert row["ratio_to_hf_sorted"] == 1.0
+        if row["task"] == "inference" and row["system"] in ("spacy", "spacy-same-batches"):
+            assert row["precision"] == "fp32"
+        if row["system"] == "spacy-int8":
+            assert row["precision"] == "int8"
+    assert set(report["targets"]) == {"inference_vs_hf", "inference_vs_hf_sorted", "same_batches_vs_hf", "training_vs_hf", "inference_of_ceiling"}
     assert all(isinstance(t["met"], bool) for t in report["targets"].values())

@@ -5,21 +5,31 @@ the shape only) goes into the project's own config, and every system runs on the
 sentences (CoNLL-2003 train sentence lengths), the same batches and the same thread count:
 
   inference  spacy        nlp.pipe of the pipeline in configs/distilbert_ner.cfg, as shipped: it
-                          buffers nlp.batch_size Docs and the transformer sorts them by length into
-                          forward batches of at most max_batch_items padded pieces
-             spacy-same-batches   the same, but fed the other systems' batches
+                          buffers nlp.batch_size Docs, the transformer sorts them by length into
+                          forward batches of at most max_batch_items padded pieces and runs them in
+                          its inference_precision (fp32 by default; the JSON says which it used)
+             spacy-int8   the same with inference_precision "int8" (ONNX Runtime), one setting away
+             spacy-same-batches   fp32, fed the other systems' batches: the pipeline's own overhead
              hf           the notebook's path done well: fast tokenizer (is_split_into_words),
                           one batched DistilBertForTokenClassification forward, argmax of each
                           word's first piece, under torch.inference_mode
+             hf-sorted    hf fed the length-sorted batches the shipped pipeline makes (same buffer,
+                          same max_batch_items): the fair baseline, so a lead is more than sorting
              hf-pipeline  transformers.pipeline("token-classification") on the joined sentences
   training   spacy        nlp.update on Examples with gold entities, the config's Adam
              hf           an HF-Trainer-style loop: forward with labels, backward, clip, AdamW
 
 Every measurement runs in its own fresh process, so its peak memory (peak RSS, or peak CUDA memory
-on a GPU) is its own. The ceiling is measured GEMM FLOP/s (torch.matmul, fp32 and bf16 on a CPU,
-fp16 and bf16 on a GPU) divided by the model's FLOPs per word (see `ceiling.flops_per_sequence`).
+on a GPU) is its own. The ceiling is the fastest measured GEMM this machine does (torch.matmul in fp32,
+and bf16 where native; on a CPU also int8 u8 x s8, the kernel the int8 path runs: ONNX Runtime's
+MatMulInteger; fp16 and bf16 on a GPU) divided by the model's FLOPs per word
+(see `ceiling.flops_per_sequence`). Ratios to `hf` and `hf-sorted` and the issue's targets are in
+the table and the JSON, with the CPU's model name and flags and torch's thread count.
+
+`python -m scripts.benchmark.agreement` trains the same pipeline briefly and reports, per precision,
+tag agreement with fp32 and F1 (`agreement`).
 
 Modules: `ceiling` (FLOPs and the GEMM probe), `inputs` (text and the random model), `systems`
 (what is measured, one system per child process), `report` (ratios, targets, table), `__main__`
-(the CLI that runs them all).
+(the CLI that runs them all), `agreement` (accuracy per precision on a trained model).
 """

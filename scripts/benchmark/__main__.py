@@ -3,7 +3,6 @@ import multiprocessing
 import os
 import platform
 import tempfile
-import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -16,16 +15,9 @@ from wasabi import msg
 from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence
 from scripts.benchmark.inputs import build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.report import check_targets, print_table, summarise
-from scripts.benchmark.systems import SYSTEMS, Settings, measure, measure_ceiling
+from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling
 
 DEFAULT_CONFIG = Path("configs/distilbert_ner.cfg")
-
-
-def _call(function, args):
-    try:
-        return True, function(*args)
-    except BaseException:  # sent back as text: not every exception pickles
-        return False, traceback.format_exc()
 
 
 def in_child(function, *args):
@@ -36,7 +28,7 @@ def in_child(function, *args):
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "transformers", "spacy", "spacy_transformers", "scripts.benchmark.systems"])
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:  # a child that dies raises, where Pool.apply would hang
-        ok, value = pool.submit(_call, function, args).result()
+        ok, value = pool.submit(call_in_child, function, args).result()
     if not ok:
         raise RuntimeError(f"{function.__name__}{args[:2] if function is measure else ''} failed in its child process:\n{value}")
     return value

@@ -2,6 +2,10 @@
 
 The GEMM probe keeps to its time budget, and leaves out a dtype the CPU has no native kernels for
 (bf16 without avx512_bf16 or amx_bf16 runs emulated, many times slower, and is no ceiling), saying so.
+On a CPU it also times int8 (u8 x s8 -> s32), with the kernel the pipeline's int8 path runs: ONNX
+Runtime's MatMulInteger (the MLAS GEMM its dynamically quantized MatMuls use) when onnxruntime is
+installed, else torch._int_mm. On an AVX2-only CPU int8 is the fastest matmul there is, so a ceiling
+of fp32 alone would flatter an int8 pipeline.
 """
 import time
 from dataclasses import dataclass
@@ -96,4 +100,57 @@ def gemm_rates(shape: Shape, batch_size: int, gpu: bool, seconds: float = 1.0) -
             sync(gpu)
             best = max(best, 2 * m * k * n * calls / (time.perf_counter() - start))
         rates[name] = best
+    if not gpu:
+        try:
+            rates["int8"] = _int8_rate(shapes, budget)
+        except Exception as error:  # no kernel for it here: say so rather than fail the benchmark
+            skipped["int8"] = f"int8 GEMM unavailable: {error}"
     return rates, skipped
+
+
+def _int8_rate(shapes, budget: float) -> float:
+    """Best u8 x s8 -> s32 matmul OPS/s over `shapes`, in ONNX Runtime if installed, else torch._int_mm."""
+    import numpy
+
+    run = _ort_int8_matmul() or _torch_int8_matmul()
+    best = 0.0
+    for m, k, n in shapes:
+        a = numpy.random.randint(0, 255, size=(m, k)).astype(numpy.uint8)
+        b = numpy.random.randint(-127, 127, size=(k, n)).astype(numpy.int8)
+        run(a, b)  # warm-up
+        calls, start = 0, time.perf_counter()
+        while calls == 0 or time.perf_counter() - start < budget:
+            run(a, b)
+            calls += 1
+        best = max(best, 2 * m * k * n * calls / (time.perf_counter() - start))
+    return best
+
+
+def _ort_int8_matmul():
+    """A one-node ONNX Runtime session running MatMulInteger on the caller's threads setting; None without onnxruntime."""
+    try:
+        import onnxruntime
+        from onnx import TensorProto, helper
+    except ImportError:
+        return None
+    import torch
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "int8_gemm",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [None, None]), helper.make_tensor_value_info("b", TensorProto.INT8, [None, None])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [None, None])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return lambda a, b: session.run(None, {"a": a, "b": b})
+
+
+def _torch_int8_matmul():
+    import torch
+
+    def run(a, b):  # torch._int_mm takes s8 x s8
+        return torch._int_mm(torch.from_numpy(a.view("int8")), torch.from_numpy(b))
+
+    return run

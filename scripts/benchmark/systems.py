@@ -7,12 +7,15 @@ import os
 import random
 import resource
 import time
+import traceback
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 from scripts.benchmark.ceiling import IOB_LABELS, Shape, sync, gemm_rates
 
-SYSTEMS = {"inference": ("spacy", "spacy-same-batches", "hf", "hf-pipeline"), "training": ("spacy", "hf")}
+SYSTEMS = {"inference": ("spacy", "spacy-int8", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"), "training": ("spacy", "hf")}
+PRECISION = "components.transformer.model.inference_precision"
+NOTES: Dict[str, object] = {}  # what a system reports besides its timing (this process measures one system)
 
 
 @dataclass
@@ -36,6 +39,15 @@ def gold_example(vocab, words: List[str], tags: List[str]):
     from scripts.custom_functions import with_gold_sentence_starts
 
     return with_gold_sentence_starts(Example(Doc(vocab, words=words), Doc(vocab, words=words, ents=tags)))
+
+
+def call_in_child(function, args):
+    """What `__main__.in_child` runs in the child. It lives here, not in `__main__`: under `python -m` that
+    module is `__main__`, which the forkserver's children cannot import by name."""
+    try:
+        return True, function(*args)
+    except BaseException:  # sent back as text: not every exception pickles
+        return False, traceback.format_exc()
 
 
 def _setup(settings: Settings) -> None:
@@ -76,7 +88,7 @@ def _timed(run_batch, batches: List, gpu: bool) -> float:
     return time.perf_counter() - start
 
 
-def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]], same_batches: bool = True):
+def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]], same_batches: bool = True, precision: str = ""):
     """The project's pipeline on the benchmark transformer, initialised (labels, weights) on a few gold sentences."""
     import spacy
 
@@ -91,6 +103,8 @@ def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]],
     overrides.update(settings.spacy_overrides)
     if same_batches:
         overrides["nlp.batch_size"] = settings.batch_size
+    if precision:
+        overrides[PRECISION] = precision
     config = spacy.util.load_config(settings.config, overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     examples = [gold_example(nlp.vocab, w, t) for w, t in sentences[:32]]
@@ -114,21 +128,37 @@ def measure(task: str, system: str, settings: Settings) -> dict:
     _setup(settings)
     if task == "inference":
         words = sum(len(t) for t in settings.texts)
-        infer = {"spacy": _infer_spacy, "spacy-same-batches": _infer_spacy_same_batches, "hf": _infer_hf, "hf-pipeline": _infer_hf_pipeline}
+        infer = {
+            "spacy": _infer_spacy,
+            "spacy-int8": _infer_spacy_int8,
+            "spacy-same-batches": _infer_spacy_same_batches,
+            "hf": _infer_hf,
+            "hf-sorted": _infer_hf_sorted,
+            "hf-pipeline": _infer_hf_pipeline,
+        }
         seconds = infer[system](settings)
     else:
         words = sum(len(w) for w, _ in settings.train_sentences)
         seconds = {"spacy": _train_spacy, "hf": _train_hf}[system](settings)
-    return {"task": task, "system": system, "words": words, "seconds": seconds, "peak_mib": _peak_mib(settings.gpu)}
+    import torch
+
+    return {
+        "task": task, "system": system, "words": words, "seconds": seconds, "peak_mib": _peak_mib(settings.gpu),
+        "torch_threads": torch.get_num_threads(), **NOTES,
+    }
 
 
-def _infer_spacy(settings: Settings, same_batches: bool = False) -> float:
+def _infer_spacy(settings: Settings, same_batches: bool = False, precision: str = "") -> float:
     """nlp.pipe as shipped: it buffers the config's nlp.batch_size Docs, and the transformer sorts them by length
-    into forward batches of at most max_batch_items padded pieces. With `same_batches`, every system's batches."""
+    into forward batches of at most max_batch_items padded pieces, in the config's inference precision.
+    With `same_batches`, every system's batches; with `precision`, that precision. The first (untimed) batch
+    builds the int8 copy, if any (a one-off cost at the first prediction). `measure` reports the precision used."""
     from spacy.tokens import Doc
 
-    nlp, _ = load_spacy(settings, settings.train_sentences, same_batches)
+    nlp, _ = load_spacy(settings, settings.train_sentences, same_batches, precision)
     size = settings.batch_size if same_batches else nlp.batch_size
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    NOTES["precision"] = shim.resolved_precision() if hasattr(shim, "resolved_precision") else "fp32"
 
     def run(batch):
         for doc in nlp.pipe((Doc(nlp.vocab, words=words) for words in batch), batch_size=size):
@@ -137,16 +167,36 @@ def _infer_spacy(settings: Settings, same_batches: bool = False) -> float:
     return _timed(run, list(_batches(settings.texts, size)), settings.gpu)
 
 
+def _infer_spacy_int8(settings: Settings) -> float:
+    """The shipped pipeline with inference_precision "int8" (ONNX Runtime), one setting away from the default."""
+    return _infer_spacy(settings, precision="int8")
+
+
 def _infer_spacy_same_batches(settings: Settings) -> float:
-    return _infer_spacy(settings, same_batches=True)
+    """fp32, so that it compares the pipeline's own overhead with HF's on equal terms."""
+    return _infer_spacy(settings, same_batches=True, precision="fp32")
 
 
-def _infer_hf(settings: Settings) -> float:
+def pipeline_batching(settings: Settings) -> Tuple[int, int]:
+    """The pipeline's nlp.batch_size (Docs nlp.pipe buffers) and the transformer's max_batch_items, overrides applied."""
+    import spacy
+
+    overrides = {"paths.transformer": settings.model_dir, **settings.spacy_overrides}
+    config = spacy.util.load_config(settings.config, overrides=overrides, interpolate=True)
+    return config["nlp"]["batch_size"], config["components"]["transformer"]["max_batch_items"]
+
+
+def _infer_hf(settings: Settings, sort_like_pipeline: bool = False) -> float:
+    """The notebook's path done well. With `sort_like_pipeline`, the forward batches the shipped pipeline makes:
+    buffer nlp.batch_size sentences, sort them by length into batches of at most max_batch_items padded words
+    (spacy-transformers' own batch_by_length), so a speed-up over it is more than sorting."""
+    from spacy_transformers.util import batch_by_length
+
     tokenizer, model, torch = load_hf(settings)
     model.eval()
     device = next(model.parameters()).device
 
-    def run(batch):
+    def forward(batch):
         encoded = tokenizer(list(batch), is_split_into_words=True, truncation=True, padding=True, return_tensors="pt")
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=settings.gpu):
             logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
@@ -161,7 +211,22 @@ def _infer_hf(settings: Settings) -> float:
             tags.append(sentence_tags)
         return tags
 
-    return _timed(run, list(_batches(settings.texts, settings.batch_size)), settings.gpu)
+    if not sort_like_pipeline:
+        return _timed(forward, list(_batches(settings.texts, settings.batch_size)), settings.gpu)
+    buffer, max_batch_items = pipeline_batching(settings)
+
+    def run(outer):
+        tags = [None] * len(outer)
+        for indices in batch_by_length(outer, max_batch_items):
+            for i, sentence_tags in zip(indices, forward([outer[i] for i in indices])):
+                tags[i] = sentence_tags
+        return tags
+
+    return _timed(run, list(_batches(settings.texts, buffer)), settings.gpu)
+
+
+def _infer_hf_sorted(settings: Settings) -> float:
+    return _infer_hf(settings, sort_like_pipeline=True)
 
 
 def _infer_hf_pipeline(settings: Settings) -> float:

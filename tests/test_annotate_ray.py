@@ -1,0 +1,26 @@
+"""annotate --engine ray: on a local Ray with 2 CPUs, the same bytes as the local engine, bad lines included."""
+import json
+import time
+
+import pytest
+
+pytest.importorskip("ray")
+
+import scripts.custom_functions  # noqa: E402,F401 -- functions the model's config may name
+from scripts.annotate import Annotator, annotate  # noqa: E402
+
+
+def test_ray_writes_what_local_writes(demo_project, tmp_path):
+    model = str(demo_project / "demo/training/model-best")
+    lines = [json.dumps({"id": i, "text": f"Anna Brandt of Northwind Bank said in Lisbon on day {i}. Oslo won."}) for i in range(40)]
+    lines[5], lines[17] = "not json", '{"text": 1}'
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
+    annotate("unused", str(tmp_path / "in.jsonl"), tmp_path / "local.jsonl", annotator=Annotator(model, source=str(tmp_path / "in.jsonl")), batch_size=8)
+    start = time.perf_counter()
+    summary = annotate(model, str(tmp_path / "in.jsonl"), tmp_path / "ray.jsonl", engine="ray", n_process=2, batch_size=8)
+    print(f"ray engine: {time.perf_counter() - start:.1f} s for {summary.lines} lines (local Ray start, 2 actors loading the model, stop)")
+    assert summary.lines == 40 and summary.errors == 2
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    import ray
+
+    assert not ray.is_initialized()  # the local Ray it started has stopped

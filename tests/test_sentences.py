@@ -1,0 +1,113 @@
+"""Sentence starts on raw text: the config's sentencizer sets them before the NER, and keeps those a Doc already has."""
+import random
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+
+import scripts.custom_functions  # noqa: F401 -- functions the model's config may name
+from conftest import PROJECT_DIR
+
+CONFIG = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg")
+WORDS = "Anna Brandt Northwind Bank Lisbon Oslo Olympic European Cup Redstone Motors Felix Moreau Summit Rovers Games Open the of in said . ! ? ; - 3 1996".split()
+
+
+def sentencizer_pipeline() -> spacy.language.Language:
+    """A blank English pipeline with the config's sentencizer block, as it stands there."""
+    nlp = spacy.blank("en")
+    settings = {key: value for key, value in CONFIG["components"]["sentencizer"].items() if key != "factory"}
+    nlp.add_pipe(CONFIG["components"]["sentencizer"]["factory"], config=settings)
+    return nlp
+
+
+def starts(doc: Doc) -> list:
+    return [token.i for token in doc if token.is_sent_start]
+
+
+def word_salad(n: int, seed: int = 0) -> list:
+    """Texts of the demo's words and sentence punctuation in random order: they tempt the NER across a boundary."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 25))) for _ in range(n)]
+
+
+def crossing(doc: Doc, sentence_starts) -> list:
+    return [ent for ent in doc.ents if any(ent.start < i < ent.end for i in sentence_starts)]
+
+
+@pytest.fixture(scope="module")
+def demo_nlp(demo_project):
+    return spacy.load(demo_project / "demo/training/model-best")
+
+
+def test_config_puts_the_sentencizer_between_transformer_and_ner():
+    assert CONFIG["nlp"]["pipeline"] == ["transformer", "sentencizer", "ner"]
+    block = CONFIG["components"]["sentencizer"]
+    assert block["factory"] == "sentencizer" and block["overwrite"] is False and block["scorer"] is None
+    # its default score weights would make model-best's score half sentence F (always 1 on gold starts)
+    assert all(CONFIG["training"]["score_weights"][key] is None for key in ("sents_f", "sents_p", "sents_r"))
+
+
+def test_sentencizer_sets_starts_on_raw_text():
+    doc = sentencizer_pipeline()("Anna Brandt went to Oslo. Shares fell! Did they? Yes")
+    assert [sent.text for sent in doc.sents] == ["Anna Brandt went to Oslo.", "Shares fell!", "Did they?", "Yes"]
+
+
+@pytest.mark.parametrize("sent_starts", [
+    [True, False, False, True, False, False],  # starts where no punctuation is
+    [True, False, False, False, False, False],  # one sentence, over a full stop
+    [True, None, None, True, None, None],  # some set, the rest left open
+], ids=["all set", "one sentence", "partly set"])
+def test_sentencizer_keeps_existing_starts(sent_starts):
+    nlp = sentencizer_pipeline()
+    words = ["Anna", "left", ".", "Oslo", "won", "."]
+    doc = nlp(Doc(nlp.vocab, words=words, sent_starts=sent_starts))
+    for i, given in enumerate(sent_starts):
+        if given is not None:
+            assert doc[i].is_sent_start == given or (i == 0 and doc[i].is_sent_start)
+    if None in sent_starts:  # the open ones are filled by punctuation: a start after "." at 3 (kept)
+        assert starts(doc) == [0, 3]
+
+
+def test_sentencizer_leaves_gold_starts_of_the_corpus_reader(demo_conll_dir, tmp_path):
+    from scripts.corpus import convert
+    from scripts.custom_functions import create_gold_sentences_corpus
+
+    convert(tmp_path, 10, conll_dir=demo_conll_dir)
+    nlp = sentencizer_pipeline()
+    for example in create_gold_sentences_corpus(tmp_path / "dev.spacy")(nlp):
+        before = starts(example.predicted)
+        assert starts(nlp(example.predicted)) == before == starts(example.reference)
+
+
+def test_demo_model_has_the_sentencizer_and_no_entity_crosses_a_sentence(demo_nlp):
+    assert demo_nlp.pipe_names == ["transformer", "sentencizer", "ner"]
+    texts = word_salad(1500)
+    with_starts = list(demo_nlp.pipe(texts))
+    assert all(doc.has_annotation("SENT_START") for doc in with_starts)
+    assert not [ent for doc in with_starts for ent in crossing(doc, starts(doc))]
+    # Without the sentencizer the same model does cross them: the test is not vacuous.
+    with demo_nlp.select_pipes(disable=["sentencizer"]):
+        without = [crossing(doc, starts(ref)) for doc, ref in zip(demo_nlp.pipe(texts), with_starts)]
+    assert sum(map(len, without)) > 0
+
+
+def test_demo_model_keeps_a_docs_own_sentence_starts(demo_nlp):
+    words = "Anna Brandt of Northwind Bank said in Lisbon . Oslo won the match against Summit Rovers".split()
+    sent_starts = [i in (0, 5, 13) for i in range(len(words))]  # not where punctuation would put them
+    doc = demo_nlp(Doc(demo_nlp.vocab, words=words, sent_starts=sent_starts))
+    assert starts(doc) == [0, 5, 13]
+    assert not crossing(doc, [5, 13])
+
+
+def test_evaluation_scores_do_not_change_with_the_sentencizer(demo_nlp, demo_project, tmp_path):
+    from scripts.evaluate import evaluate
+
+    docs = list(DocBin().from_disk(demo_project / "demo/corpus/test.spacy").get_docs(demo_nlp.vocab))[:8]
+    DocBin(docs=docs).to_disk(tmp_path / "small.spacy")
+    with_it, examples = evaluate(demo_nlp, tmp_path / "small.spacy")
+    with demo_nlp.select_pipes(disable=["sentencizer"]):
+        without, _ = evaluate(demo_nlp, tmp_path / "small.spacy")
+    with_it.pop("speed"), without.pop("speed")
+    assert with_it == without
+    assert with_it["ents_f"] is not None and not any(key.startswith("sents") for key in with_it)
+    assert all(starts(eg.predicted) == starts(eg.reference) for eg in examples)
