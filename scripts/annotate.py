@@ -43,9 +43,10 @@ from wasabi import msg
 ENGINES = ("local", "ray")
 FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 RESERVED = ("ents", "sents", "error")  # annotate's own fields: input fields of these names are dropped
-# Memory (see Annotator and scripts/annotate_memory.py): texts a memory zone, and texts between reloads.
+# Memory (see Annotator and scripts/annotate_memory.py): texts a memory zone, and strings the zones may
+# free before the pipeline is loaded anew.
 ZONE_TEXTS = 20_000
-RELOAD_TEXTS = 1_000_000
+RELOAD_STRINGS = 500_000
 # The functions a model folder's config may name (an installed package brings its own copy).
 DEFAULT_CODE = Path(__file__).parent / "custom_functions.py"
 CODE_MODULE = "scripts.custom_functions"
@@ -226,14 +227,16 @@ class Annotator:
     - the first `warmup_texts` (default `zone_texts`) texts after loading run outside any zone: their
       words stay in the vocab and the tokenizer's cache, which a zone never fills. Without this every
       word takes the tokenizer's slow path and zones cost ~45% of the throughput;
-    - every `reload_texts` texts the pipeline is loaded anew: the hash tables behind the vocab keep a
-      deleted cell for each string a zone added (~40 bytes a string), which only a fresh vocab drops.
+    - once the zones have freed `reload_strings` strings the pipeline is loaded anew (0.2 s for the
+      demo model): the hash tables behind the vocab keep a deleted cell for each string a zone freed
+      and double as they fill (~45 bytes a string, +100 MB over 1M short texts), which only a fresh
+      vocab drops.
     Zones and reloads change no output: the model and its settings are the same.
     """
 
     def __init__(
         self, model: str, *, source: str = "input", code: Optional[str] = None, gpu_id: int = -1, sentences: bool = False,
-        zone_texts: int = ZONE_TEXTS, warmup_texts: Optional[int] = None, reload_texts: int = RELOAD_TEXTS, threads: int = 0,
+        zone_texts: int = ZONE_TEXTS, warmup_texts: Optional[int] = None, reload_strings: int = RELOAD_STRINGS, threads: int = 0,
     ):
         if threads > 0:
             import torch
@@ -249,8 +252,10 @@ class Annotator:
         self.sentences = sentences
         self.zone_texts = zone_texts
         self.warmup_texts = zone_texts if warmup_texts is None else warmup_texts
-        self.reload_texts = reload_texts
+        self.reload_strings = reload_strings
         self.texts_since_load = 0
+        self.strings_freed = 0  # by the zones since the pipeline was loaded
+        self.reloads = 0
         self.texts_in_zone = 0
         self.zone: Optional[ExitStack] = None
         if sentences and sentence_problem(self.nlp):
@@ -271,7 +276,7 @@ class Annotator:
                 todo.append(i)
         if not todo:
             return results  # type: ignore[return-value]
-        if self.reload_texts > 0 and self.texts_since_load >= self.reload_texts:
+        if self.reload_strings > 0 and self.strings_freed >= self.reload_strings:
             self.reload()
         if self.zone is None and self.zone_texts > 0 and self.texts_since_load >= self.warmup_texts:
             self.zone = ExitStack()
@@ -289,8 +294,10 @@ class Annotator:
     def close(self) -> None:
         """Leave the memory zone: what the pipeline added while in it is freed."""
         if self.zone is not None:
+            before = len(self.nlp.vocab.strings)
             self.zone.close()
             self.zone = None
+            self.strings_freed += before - len(self.nlp.vocab.strings)
             release_freed_memory()
         self.texts_in_zone = 0
 
@@ -301,7 +308,8 @@ class Annotator:
         release_freed_memory()
         self.nlp = load_pipeline(self.model, self.code)
         self.nlp.max_length = max_length
-        self.texts_since_load = 0
+        self.texts_since_load = self.strings_freed = 0
+        self.reloads += 1
 
 
 def local_results(chunks: Iterable[List[Item]], annotator: Annotator) -> Iterator[List[Result]]:

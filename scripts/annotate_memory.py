@@ -84,13 +84,13 @@ def descendants(pid: int) -> List[int]:
 
 
 def zone_series(
-    model: str, n_texts: int, zone_texts: int, warmup_texts: Optional[int], reload_texts: Optional[int], every: int, batch_size: int, seed: int
+    model: str, n_texts: int, zone_texts: int, warmup_texts: Optional[int], reload_strings: Optional[int], every: int, batch_size: int, seed: int
 ) -> List[Dict]:
     """Annotate `n_texts` in this process with annotate's Annotator: a row every `every` texts."""
-    from scripts.annotate import DEFAULT_CODE, RELOAD_TEXTS, Annotator, Item, chunked
+    from scripts.annotate import DEFAULT_CODE, RELOAD_STRINGS, Annotator, Item, chunked
 
     annotator = Annotator(model, code=DEFAULT_CODE.read_text(encoding="utf8"), zone_texts=zone_texts, warmup_texts=warmup_texts,
-                          reload_texts=RELOAD_TEXTS if reload_texts is None else reload_texts)
+                          reload_strings=RELOAD_STRINGS if reload_strings is None else reload_strings)
     items = (Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(n_texts, seed)))
     rows, done, start = [], 0, time.perf_counter()
     last_time, last_cpu, last_done, peak = start, time.process_time(), 0, rss_mb()
@@ -102,6 +102,7 @@ def zone_series(
             now, cpu = time.perf_counter(), time.process_time()
             row = {
                 "texts": done, "rss_mb": round(rss_mb(), 1), "peak_mb": round(peak, 1), "strings": len(annotator.nlp.vocab.strings),
+                "reloads": annotator.reloads,
                 "texts_per_s": round((done - last_done) / (now - last_time), 1),
                 # per CPU second (all threads): steadier than per second when other work shares the CPUs
                 "texts_per_cpu_s": round((done - last_done) / (cpu - last_cpu), 1), "seconds": round(now - start, 1),
@@ -115,11 +116,11 @@ def zone_series(
 
 @app.command("zone-run", hidden=True)
 def zone_run(
-    model: str, n_texts: int = 100_000, zone_texts: int = 0, warmup_texts: int = -1, reload_texts: int = -1,
+    model: str, n_texts: int = 100_000, zone_texts: int = 0, warmup_texts: int = -1, reload_strings: int = -1,
     every: int = 10_000, batch_size: int = 1024, seed: int = 0,
 ) -> None:
     """One series in this process (zones runs each in a fresh one); -1: annotate's default."""
-    zone_series(model, n_texts, zone_texts, None if warmup_texts < 0 else warmup_texts, None if reload_texts < 0 else reload_texts, every, batch_size, seed)
+    zone_series(model, n_texts, zone_texts, None if warmup_texts < 0 else warmup_texts, None if reload_strings < 0 else reload_strings, every, batch_size, seed)
 
 
 @app.command()
@@ -129,7 +130,7 @@ def zones(
     settings: List[str] = typer.Option(
         ["0", "2000:0", "20000:0", "20000"], "--zone",
         help="ZONE[:WARMUP[:RELOAD]]: texts a memory zone (0: no zones), texts annotated before the first zone (default: ZONE), "
-        "texts between reloads (default: annotate's; 0: never)",
+        "strings the zones free before a reload (default: annotate's; 0: never)",
     ),
     every: int = typer.Option(10_000, "--every", help="A row every this many texts"),
     batch_size: int = typer.Option(1024, "--batch-size"),
@@ -142,7 +143,7 @@ def zones(
         zone, warmup, reload = (setting.split(":") + ["", ""])[:3]
         msg.info(f"zone {zone}, warm-up {warmup or zone}, reload {reload or 'default'}: {n_texts} texts")
         command = [sys.executable, "-m", "scripts.annotate_memory", "zone-run", model, "--n-texts", str(n_texts), "--zone-texts", zone,
-                   "--warmup-texts", warmup or "-1", "--reload-texts", reload or "-1", "--every", str(every),
+                   "--warmup-texts", warmup or "-1", "--reload-strings", reload or "-1", "--every", str(every),
                    "--batch-size", str(batch_size), "--seed", str(seed)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode:
@@ -181,7 +182,7 @@ def throughput(
     for setting in settings:
         zone, warmup, reload = (setting.split(":") + ["", ""])[:3]
         annotators.append(Annotator(model, code=code, zone_texts=int(zone), warmup_texts=int(warmup) if warmup else None,
-                                    **({"reload_texts": int(reload)} if reload else {})))
+                                    **({"reload_strings": int(reload)} if reload else {})))
     wall, cpu = [0.0] * len(settings), [0.0] * len(settings)
     items = (Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(n_texts, seed)))
     for k, chunk in enumerate(chunked(items, batch_size)):

@@ -150,7 +150,7 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     """A real run killed part way (SIGKILL once lines are out), then --resume: the file an uninterrupted run writes."""
     from scripts.annotate_memory import write_input
 
-    source = write_input(tmp_path / "in.txt", 12_000)
+    source = write_input(tmp_path / "in.txt", 4_000)
     with source.open("ab") as stream:
         stream.write(b"bad \xff line\n")
     args = [model, str(source), str(tmp_path / "killed.jsonl"), "--batch-size", "256", "--sentences"]
@@ -158,14 +158,14 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
         out = tmp_path / "killed.jsonl"
-        if out.exists() and out.stat().st_size > 300_000:  # a few chunks written, most not
+        if out.exists() and out.stat().st_size > 100_000:  # a few chunks written, most not
             break
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed: give it more lines"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     partial = (tmp_path / "killed.jsonl").read_bytes()
-    assert 0 < partial.count(b"\n") < 12_001
+    assert 0 < partial.count(b"\n") < 4_001
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
     assert "kept from before" in " ".join(resumed.stdout.decode().split())
@@ -173,7 +173,7 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     annotator.close()  # the in-process run starts where the subprocesses did: no zone open
     annotate("unused", str(source), tmp_path / "whole.jsonl", annotator=annotator, batch_size=256)
     assert (tmp_path / "killed.jsonl").read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
-    assert (tmp_path / "whole.jsonl").read_bytes().count(b"\n") == 12_001
+    assert (tmp_path / "whole.jsonl").read_bytes().count(b"\n") == 4_001
 
 
 def test_two_processes_write_what_one_does(model, annotator, tmp_path):
@@ -184,19 +184,22 @@ def test_two_processes_write_what_one_does(model, annotator, tmp_path):
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
 
 
-def test_memory_zones_change_no_output_and_free_the_strings(model, tmp_path):
+def test_memory_zones_and_reloads_change_no_output_and_free_the_strings(model, tmp_path):
     from scripts.annotate import chunked
     from scripts.annotate_memory import stream_texts
 
     items = [Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(3000))]
-    plain, zoned = Annotator(model, zone_texts=0), Annotator(model, zone_texts=500, warmup_texts=500)
+    plain = Annotator(model, zone_texts=0, reload_strings=0)
+    zoned = Annotator(model, zone_texts=500, warmup_texts=500, reload_strings=0)
+    reloaded = Annotator(model, zone_texts=250, warmup_texts=250, reload_strings=400)
     base = len(zoned.nlp.vocab.strings)
     for i, chunk in enumerate(chunked(items, 250)):
-        assert plain(chunk) == zoned(chunk)
+        assert plain(chunk) == zoned(chunk) == reloaded(chunk)
         if i == 1:  # the warm-up's 500 texts, annotated outside any zone
             after_warmup = len(zoned.nlp.vocab.strings)
     zoned.close()
     assert after_warmup > base
-    assert len(plain.nlp.vocab.strings) > after_warmup + 3000  # ~1.5 new strings a text without zones
+    assert len(plain.nlp.vocab.strings) > after_warmup + 3000  # ~2 new strings a text without zones
     # Only the warm-up's strings stay: each zone's went when it was left.
     assert len(zoned.nlp.vocab.strings) == after_warmup
+    assert reloaded.reloads >= 3 and plain.reloads == zoned.reloads == 0
