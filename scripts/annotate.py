@@ -188,12 +188,12 @@ def run_code(source: str, name: str = CODE_MODULE) -> None:
         raise
 
 
-def load_pipeline(model: str, code: Optional[str] = None):
+def load_pipeline(model: str, code: Optional[str] = None, config: Optional[dict] = None):
     import spacy
 
     if code:
         run_code(code)
-    return spacy.load(model)
+    return spacy.load(model, config=config or {})
 
 
 def sentence_problem(nlp) -> Optional[str]:
@@ -235,8 +235,8 @@ class Annotator:
     """
 
     def __init__(
-        self, model: str, *, source: str = "input", code: Optional[str] = None, gpu_id: int = -1, sentences: bool = False,
-        zone_texts: int = ZONE_TEXTS, warmup_texts: Optional[int] = None, reload_strings: int = RELOAD_STRINGS, threads: int = 0,
+        self, model: str, *, source: str = "input", code: Optional[str] = None, config: Optional[dict] = None, gpu_id: int = -1,
+        sentences: bool = False, zone_texts: int = ZONE_TEXTS, warmup_texts: Optional[int] = None, reload_strings: int = RELOAD_STRINGS, threads: int = 0,
     ):
         if threads > 0:
             import torch
@@ -246,8 +246,8 @@ class Annotator:
             import spacy
 
             spacy.require_gpu(gpu_id)
-        self.model, self.code = model, code
-        self.nlp = load_pipeline(model, code)
+        self.model, self.code, self.config = model, code, config
+        self.nlp = load_pipeline(model, code, config)
         self.source = source
         self.sentences = sentences
         self.zone_texts = zone_texts
@@ -306,7 +306,7 @@ class Annotator:
         max_length = self.nlp.max_length
         self.nlp = None  # the old pipeline goes before the new one comes
         release_freed_memory()
-        self.nlp = load_pipeline(self.model, self.code)
+        self.nlp = load_pipeline(self.model, self.code, self.config)
         self.nlp.max_length = max_length
         self.texts_since_load = self.strings_freed = 0
         self.reloads += 1
@@ -361,8 +361,10 @@ def process_results(chunks: Iterable[List[Item]], n_process: int, annotator_kwar
 class RayAnnotator:
     """Ray Data's actor: loads the pipeline once, inside the actor, and annotates the blocks (chunks) it gets."""
 
-    def __init__(self, model: str, source: str, code: Optional[str], gpu: bool, sentences: bool, zone_texts: int):
-        self.annotator = Annotator(model, source=source, code=code, gpu_id=0 if gpu else -1, sentences=sentences, zone_texts=zone_texts)
+    def __init__(self, model: str, source: str, code: Optional[str], config: Optional[dict], gpu: bool, sentences: bool, zone_texts: int):
+        self.annotator = Annotator(
+            model, source=source, code=code, config=config, gpu_id=0 if gpu else -1, sentences=sentences, zone_texts=zone_texts
+        )
 
     def __call__(self, batch):
         import pyarrow
@@ -534,11 +536,12 @@ def annotate(
     ray_address: Optional[str] = None,
     input_format: Optional[str] = None,
     code: Optional[Path] = DEFAULT_CODE,
+    config: Optional[dict] = None,
     zone_texts: int = ZONE_TEXTS,
     annotator: Optional[Annotator] = None,
 ) -> Summary:
-    """Write OUTPUT for INPUT (see the module's docstring) and say what was done. `annotator`: an
-    already loaded one for the local engine with one process (tests; its settings win)."""
+    """Write OUTPUT for INPUT (see the module's docstring) and say what was done. `config`: spacy.load's
+    overrides. `annotator`: an already loaded one for the local engine with one process (tests; its settings win)."""
     if engine not in ENGINES:
         raise AnnotateError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
     if batch_size < 1 or n_process < 1:
@@ -554,7 +557,7 @@ def annotate(
     if code and not Path(code).is_file():
         raise AnnotateError(f"--code {code}: no such file")
     code_text = Path(code).read_text(encoding="utf8") if code else None
-    kwargs = dict(model=model, source=source, code=code_text, sentences=sentences, zone_texts=zone_texts)
+    kwargs = dict(model=model, source=source, code=code_text, config=config, sentences=sentences, zone_texts=zone_texts)
     if engine == "ray":
         results = ray_results(chunks, n_process=n_process, gpu=gpu_id >= 0, address=ray_address, annotator_kwargs=kwargs)
     elif n_process > 1:
@@ -591,7 +594,16 @@ def main(
     code: Optional[str] = typer.Option(
         None, "--code", help="Python file of functions the model's config names, run before loading it; default: scripts/custom_functions.py; '' for none"
     ),
+    precision: Optional[str] = typer.Option(
+        None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16 or int8; default: the model's config"
+    ),
 ) -> None:
+    from scripts.evaluate import precision_overrides
+
+    try:
+        config = precision_overrides(precision)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
     if engine == "local" or not ray_address:
         from scripts.gpu import check_device
 
@@ -600,7 +612,7 @@ def main(
         summary = annotate(
             model, input_path, output_path, engine=engine, batch_size=batch_size, n_process=n_process, gpu_id=gpu_id,
             strict=strict, resume=resume, sentences=sentences, ray_address=ray_address, input_format=input_format,
-            code=DEFAULT_CODE if code is None else (Path(code) if code else None),
+            code=DEFAULT_CODE if code is None else (Path(code) if code else None), config=config,
         )
     except BadLineError as err:
         msg.fail(str(err), f"--strict: stopped there; {output_path} holds the lines before it", exits=1)

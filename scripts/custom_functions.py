@@ -9,6 +9,10 @@ model predicts is scored the same by spaCy (per Doc) and by seqeval or conlleval
 Training, the dev scores during training, evaluate and crosscheck all read Docs this way.
 """
 import functools
+import hashlib
+import logging
+import os
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -56,7 +60,7 @@ class TorchAdam(Optimizer):
 
     thinc updates each parameter with a single-threaded loop plus separate NumPy passes for weight
     decay and zeroing; for a 66M-parameter transformer on a CPU that was a third of each training
-    step (scripts/benchmark.py). torch's fused kernel does it in one multi-threaded pass. GPU
+    step (python -m scripts.benchmark). torch's fused kernel does it in one multi-threaded pass. GPU
     (CuPy) parameters, and settings the kernel does not cover, take thinc's own path. The bias
     correction differs from thinc's only in where eps is added.
     """
@@ -127,14 +131,18 @@ def cpu_flags() -> set:
 
 @functools.lru_cache(maxsize=None)
 def auto_precision() -> str:
-    """What "auto" means on this CPU: int8 through ONNX Runtime where the CPU has AVX2 and no native bf16
-    (measured there: faster than fp32, and within the accuracy bar); fp32 everywhere else, including
-    AVX-512/AMX CPUs, where int8 and bf16 have not been measured against fp32 yet."""
+    """What "auto" (the default) means on this CPU: int8 through ONNX Runtime on the CPU kind where it was
+    measured (AVX2 without AVX-512: 1.6-2x the fp32 words/s, tag agreement and F1 within the bar, README),
+    and fp32 everywhere else, including AVX-512 and AMX CPUs, where int8 and bf16 are unmeasured, and
+    wherever onnxruntime is missing. So the default is never a precision slower than fp32 on its CPU."""
     flags = cpu_flags()
-    native_bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
-    if "avx2" in flags and not native_bf16 and _has_onnxruntime():
+    if "avx2" in flags and not flags & {"avx512f", "avx512_bf16", "amx_bf16"} and _has_onnxruntime():
         return "int8"
     return "fp32"
+
+
+# What the int8 path imports; the packaged model requires them (scripts/package.py), requirements.txt pins the same.
+INT8_REQUIREMENTS = ("onnxruntime==1.32.0", "onnx==1.23.2")
 
 
 def _has_onnxruntime() -> bool:
@@ -167,17 +175,40 @@ def _bf16_runner(module):
     return run
 
 
-def _onnx_int8_runner(module, example_kwargs):
-    """The module exported to ONNX, dynamically quantized (int8 weights, u8 activations per batch) and
-    run by ONNX Runtime on torch's thread count. Built in a temporary folder, kept in memory."""
-    import tempfile
-    import warnings
+def int8_cache_dir() -> Optional[Path]:
+    """Where int8 copies are kept between processes, so only the first load of a model pays the export:
+    $NER_DISTILBERT_CACHE (empty: no cache), else $XDG_CACHE_HOME/ner_distilbert or ~/.cache/ner_distilbert."""
+    if "NER_DISTILBERT_CACHE" in os.environ:
+        return Path(os.environ["NER_DISTILBERT_CACHE"]) if os.environ["NER_DISTILBERT_CACHE"] else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ner_distilbert"
 
+
+def _weights_key(module, names) -> str:
+    """A digest of everything the int8 copy is made from: the weights, the inputs, the exporting versions."""
     import onnxruntime
+    import torch
+
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((torch.__version__, onnxruntime.__version__, sorted(names), INT8_REQUIREMENTS)).encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _int8_model_bytes(module, example_kwargs) -> bytes:
+    """The module exported to ONNX and dynamically quantized (int8 weights, u8 activations per batch),
+    from the cache when this very module was quantized before (~20 s saved for distilbert-base on 2 cores)."""
+    import tempfile
+
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     names = list(example_kwargs)
+    cache = int8_cache_dir()
+    cached = cache / f"int8-{_weights_key(module, names)}.onnx" if cache else None
+    if cached and cached.exists():
+        return cached.read_bytes()
     axes = {name: {0: "batch", 1: "pieces"} for name in names}
     axes["last_hidden_state"] = {0: "batch", 1: "pieces"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -189,11 +220,35 @@ def _onnx_int8_runner(module, example_kwargs):
                 module, (), str(fp32_path), kwargs=dict(example_kwargs), input_names=names, output_names=["last_hidden_state"],
                 dynamic_axes=axes, opset_version=17, dynamo=False,
             )
-        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": 1})
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"])
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantizer logs advice on pre-processing (shape inference) as a root warning
+        try:
+            quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": 1})
+        finally:
+            root.setLevel(level)
+        model = int8_path.read_bytes()
+    if cached:
+        try:  # written under a temporary name and renamed: processes that quantize at once never read half a file
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.part")
+            partial.write_bytes(model)
+            partial.replace(cached)
+        except OSError as error:
+            warnings.warn(f"{cached}: could not keep the int8 copy of the transformer ({error}); the next process exports it again")
+    return model
+
+
+def _onnx_int8_runner(module, example_kwargs):
+    """The int8 copy run by ONNX Runtime on torch's thread count."""
+    import onnxruntime
+    import torch
+
+    names = list(example_kwargs)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(_int8_model_bytes(module, example_kwargs), options, providers=["CPUExecutionProvider"])
 
     def run(kwargs):
         feed = {name: kwargs[name].cpu().numpy() for name in names}
@@ -216,7 +271,7 @@ class PrecisionShim(HFShim):
         if precision == "auto":
             return "fp32" if self._updated else auto_precision()  # a pipeline in training evaluates as it trains
         if precision == "int8" and not _has_onnxruntime():
-            raise ImportError('inference_precision "int8" runs the transformer in ONNX Runtime: pip install onnxruntime==1.32.0 onnx==1.23.2')
+            raise ImportError(f'inference_precision "int8" runs the transformer in ONNX Runtime: pip install {" ".join(INT8_REQUIREMENTS)}')
         return precision
 
     def predict(self, inputs):
@@ -234,6 +289,13 @@ class PrecisionShim(HFShim):
     def begin_update(self, inputs):
         self._fast, self._updated = None, True  # the weights are about to change
         return super().begin_update(inputs)
+
+
+def predicting_precision(nlp: Language) -> str:
+    """The precision `nlp`'s transformer predicts in now ("fp32" for any other transformer architecture)."""
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    return shim.resolved_precision() if isinstance(shim, PrecisionShim) else "fp32"
+
 
 @spacy.registry.architectures("ner_distilbert.TransformerModel.v1")
 def create_transformer_model(

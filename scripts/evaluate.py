@@ -18,15 +18,15 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from wasabi import msg
 
-from scripts.custom_functions import PRECISIONS, create_gold_sentences_corpus
+from scripts.custom_functions import PRECISIONS, create_gold_sentences_corpus, predicting_precision
 from scripts.gpu import use_device
 
 PREDICTED_ATTRS = ["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"]
 
 
 def evaluate(nlp: Language, data_path: Path, batch_size: Optional[int] = None) -> Tuple[dict, List[Example]]:
-    """The scores `Language.evaluate` gives (speed included), and the Examples holding the predictions,
-    which `Language.evaluate` does not hand back."""
+    """The scores `Language.evaluate` gives (speed included) plus the transformer's inference precision,
+    and the Examples holding the predictions, which `Language.evaluate` does not hand back."""
     examples = list(create_gold_sentences_corpus(data_path)(nlp))
     start = time.perf_counter()
     docs = list(nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size or nlp.batch_size))
@@ -35,6 +35,7 @@ def evaluate(nlp: Language, data_path: Path, batch_size: Optional[int] = None) -
         eg.predicted = doc
     scores = Scorer(nlp).score(examples)
     scores["speed"] = sum(len(doc) for doc in docs) / max(seconds, 1e-9)
+    scores["inference_precision"] = predicting_precision(nlp)
     return scores, examples
 
 
@@ -91,7 +92,10 @@ def main(
     predictions_docbin(examples).to_disk(predictions)
     print_scores(scores)
     n_predicted = sum(len(eg.predicted.ents) for eg in examples)
-    msg.good(f"Scored {len(examples)} Docs ({n_predicted} entities predicted, {scores['speed']:.0f} words/s): {output}, {predictions}")
+    msg.good(
+        f"Scored {len(examples)} Docs ({n_predicted} entities predicted, {scores['speed']:.0f} words/s, "
+        f"transformer in {scores['inference_precision']}): {output}, {predictions}"
+    )
     if displacy_path:
         displacy_path.parent.mkdir(parents=True, exist_ok=True)
         displacy_path.write_text(gold_beside_predicted(examples, displacy_limit), encoding="utf8")

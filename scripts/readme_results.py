@@ -22,6 +22,7 @@ def results_markdown(test_scores: dict, crosscheck: dict, corpus_stats: dict, tr
     lines = [
         f"Transformer: `{transformer}`. Corpus: `{corpus_stats['source']}`, Docs of up to {corpus_stats['n_sents']} sentences; test: "
         f"{test['sentences']} sentences, {test['tokens']} tokens, {test['entities_total']} entities. "
+        f"Predicted with the transformer in {test_scores.get('inference_precision', 'fp32')}. "
         f"seqeval agrees with spaCy on every figure: **{crosscheck['agree']}** (tolerance {crosscheck['tolerance']:g}).",
         "",
         "| | P | R | F |",

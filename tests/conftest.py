@@ -1,4 +1,4 @@
-"""Every test runs offline: the hub is unreachable here, so nothing may try it.
+"""Every test runs offline: the hub is unreachable here, so nothing may try it; nothing is written to ~/.cache.
 
 `python -m pytest tests` from the project folder puts it on sys.path, so tests import `scripts.*`.
 """
@@ -12,6 +12,15 @@ import pytest
 
 for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ[variable] = "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def int8_cache(tmp_path_factory) -> Path:
+    """The int8 copies the tests' models make go to a temporary folder, not the user's ~/.cache (the
+    variable reaches the workflow's subprocesses too)."""
+    path = tmp_path_factory.mktemp("int8_cache")
+    os.environ["NER_DISTILBERT_CACHE"] = str(path)
+    return path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

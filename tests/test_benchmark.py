@@ -4,10 +4,9 @@ import time
 
 import srsly
 
+from scripts import custom_functions
 from scripts.benchmark.__main__ import run_benchmark
 from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence, gemm_rates, native_bf16
-
-TINY = Shape(dim=32, n_layers=1, n_heads=2, hidden_dim=64, vocab_size=2000)
 
 
 def test_flops_formula():
@@ -31,18 +30,19 @@ def test_gemm_probe_keeps_its_budget_and_skips_emulated_bf16():
 
 def test_benchmark_tiny(tmp_path, tiny_transformer):
     output = tmp_path / "metrics" / "benchmark.json"
-    run_benchmark(output, TINY, n_sentences=24, n_train_sentences=16, batch_size=8, threads=1, seed=0, model_dir=tiny_transformer, gemm_seconds=0.2)
+    run_benchmark(output, n_sentences=24, n_train_sentences=16, batch_size=8, threads=1, seed=0, model_dir=tiny_transformer, gemm_seconds=0.2)
     report = srsly.read_json(output)
     assert set(report) == {"settings", "ceiling", "results", "targets"}
     settings = report["settings"]
     assert settings["n_sentences"] == 24 and settings["threads"] == 1
+    assert settings["shape"] == {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64, "vocab_size": Shape.of_model(tiny_transformer).vocab_size}
     assert set(settings["cpu"]["flags"]) >= {"avx2", "avx512f", "avx512_bf16", "amx_bf16"} and settings["cpu"]["model_name"]
     assert "fp32" in report["ceiling"]["gemm_flops_per_s"]
     assert set(report["ceiling"]["gemm_flops_per_s"]) | set(report["ceiling"]["gemm_skipped"]) == {"fp32", "bf16", "int8"}
     for key in ("inference_words_per_s", "training_words_per_s", "forward_flops_per_word", "training_flops_per_word"):
         assert report["ceiling"][key] > 0
     pairs = {(row["system"], row["task"]) for row in report["results"]}
-    inference = {"spacy", "spacy-int8", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"}
+    inference = {"spacy", "spacy-fp32", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"}
     assert pairs == {(system, "inference") for system in inference} | {("spacy", "training"), ("hf", "training")}
     for row in report["results"]:
         for key in ("words_per_s", "ratio_to_hf", "fraction_of_ceiling", "peak_mib"):
@@ -52,9 +52,9 @@ def test_benchmark_tiny(tmp_path, tiny_transformer):
             assert row["ratio_to_hf"] == 1.0
         if row["system"] == "hf-sorted":
             assert row["ratio_to_hf_sorted"] == 1.0
-        if row["task"] == "inference" and row["system"] in ("spacy", "spacy-same-batches"):
+        if row["task"] == "inference" and row["system"] in ("spacy-fp32", "spacy-same-batches"):
             assert row["precision"] == "fp32"
-        if row["system"] == "spacy-int8":
-            assert row["precision"] == "int8"
+        if row["task"] == "inference" and row["system"] == "spacy":
+            assert row["precision"] == custom_functions.auto_precision()  # the shipped default, "auto"
     assert set(report["targets"]) == {"inference_vs_hf", "inference_vs_hf_sorted", "same_batches_vs_hf", "training_vs_hf", "inference_of_ceiling"}
     assert all(isinstance(t["met"], bool) for t in report["targets"].values())

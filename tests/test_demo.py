@@ -13,6 +13,8 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
+from scripts.custom_functions import INT8_REQUIREMENTS
+
 TEXTS = [
     "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won .",
     "Shares in Redstone Motors fell 3 percent on Tuesday , officials in Oslo said .",
@@ -97,3 +99,4 @@ def test_wheel_in_a_fresh_venv_offline_without_the_transformer_folder(demo_proje
     meta = output["meta"]
     assert meta["version"] == "0.0.0" and meta["description"].startswith("DEMO ONLY: random transformer weights")
     assert "invented" in meta["sources"][0]["license"] and "random weights" in meta["sources"][1]["license"]
+    assert set(INT8_REQUIREMENTS) <= set(meta["requirements"])  # what the default precision runs on AVX2 CPUs

@@ -6,6 +6,7 @@ the setting is read from the config and from spacy.load overrides, training stay
 pipeline saved and loaded again rebuilds its fast copy from the loaded weights.
 """
 import importlib.util
+from pathlib import Path
 
 import numpy
 import pytest
@@ -43,7 +44,7 @@ def shim(nlp):
 def test_config_names_the_precision_architecture():
     config = spacy.util.load_config(CONFIG)
     assert config["components"]["transformer"]["model"]["@architectures"] == "ner_distilbert.TransformerModel.v1"
-    assert config["components"]["transformer"]["model"]["inference_precision"] == "fp32"  # until int8 is measured at full size
+    assert config["components"]["transformer"]["model"]["inference_precision"] == "auto"
 
 
 @pytest.mark.parametrize("precision", ["bf16", pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed"))])
@@ -66,7 +67,9 @@ def test_auto_is_fp32_once_training_has_started(saved_pipeline):
 
 
 def test_auto_never_picks_unmeasured_precisions(monkeypatch):
-    for flags, expected in (({"avx2", "fma"}, "int8" if HAS_ORT else "fp32"), ({"avx2", "avx512f", "amx_bf16"}, "fp32"), (set(), "fp32")):
+    measured = (({"avx2", "fma"}, "int8" if HAS_ORT else "fp32"),)
+    unmeasured = (({"avx2", "avx512f", "avx512_vnni"}, "fp32"), ({"avx2", "avx512f", "amx_bf16"}, "fp32"), (set(), "fp32"))
+    for flags, expected in measured + unmeasured:
         custom_functions.auto_precision.cache_clear()
         monkeypatch.setattr(custom_functions, "cpu_flags", lambda flags=flags: flags)
         assert custom_functions.auto_precision() == expected
@@ -88,3 +91,35 @@ def test_initialize_builds_no_int8_copy(tiny_transformer):
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS])
     assert shim(nlp)._fast is None and shim(nlp).inference_precision == "int8"
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
+def test_int8_copy_is_exported_once_per_weights(saved_pipeline, int8_cache, monkeypatch):
+    """The first load of a model exports and quantizes it (~20 s at distilbert-base's size); later loads,
+    in any process, read the cached copy. Other weights get their own."""
+    import torch
+
+    for old in int8_cache.glob("int8-*.onnx"):
+        old.unlink()
+    first = hidden_states(spacy.load(saved_pipeline, config={PRECISION: "int8"}))
+    cached = list(int8_cache.glob("int8-*.onnx"))
+    assert len(cached) == 1 and not list(int8_cache.glob("*.part"))
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the cache holds this model")
+
+    monkeypatch.setattr(torch.onnx, "export", no_export)
+    again = hidden_states(spacy.load(saved_pipeline, config={PRECISION: "int8"}))
+    assert all(numpy.array_equal(a, b) for a, b in zip(first, again))
+    nlp = spacy.load(saved_pipeline, config={PRECISION: "int8"})
+    with torch.no_grad():
+        next(shim(nlp)._model.parameters()).add_(0.01)
+    monkeypatch.undo()
+    hidden_states(nlp)
+    assert len(list(int8_cache.glob("int8-*.onnx"))) == 2
+
+
+def test_int8_requirements_match_requirements_txt():
+    """The wheel requires what requirements.txt pins (scripts/package.py puts INT8_REQUIREMENTS in its meta)."""
+    pins = (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().split()
+    assert set(custom_functions.INT8_REQUIREMENTS) <= set(pins)

@@ -7,8 +7,8 @@ sentences (CoNLL-2003 train sentence lengths), the same batches and the same thr
   inference  spacy        nlp.pipe of the pipeline in configs/distilbert_ner.cfg, as shipped: it
                           buffers nlp.batch_size Docs, the transformer sorts them by length into
                           forward batches of at most max_batch_items padded pieces and runs them in
-                          its inference_precision (fp32 by default; the JSON says which it used)
-             spacy-int8   the same with inference_precision "int8" (ONNX Runtime), one setting away
+                          its inference_precision ("auto": int8 or fp32 by CPU; the JSON says which)
+             spacy-fp32   the same with inference_precision "fp32", one setting away
              spacy-same-batches   fp32, fed the other systems' batches: the pipeline's own overhead
              hf           the notebook's path done well: fast tokenizer (is_split_into_words),
                           one batched DistilBertForTokenClassification forward, argmax of each
@@ -18,6 +18,7 @@ sentences (CoNLL-2003 train sentence lengths), the same batches and the same thr
              hf-pipeline  transformers.pipeline("token-classification") on the joined sentences
   training   spacy        nlp.update on Examples with gold entities, the config's Adam
              hf           an HF-Trainer-style loop: forward with labels, backward, clip, AdamW
+                          (torch's default AdamW, as the Trainer's default "adamw_torch" makes it)
 
 Every measurement runs in its own fresh process, so its peak memory (peak RSS, or peak CUDA memory
 on a GPU) is its own. The ceiling is the fastest measured GEMM this machine does (torch.matmul in fp32,

@@ -36,7 +36,6 @@ def in_child(function, *args):
 
 def run_benchmark(
     output: Path,
-    shape: Shape = Shape(),
     n_sentences: int = 1200,
     n_train_sentences: int = 384,
     batch_size: int = 32,
@@ -59,8 +58,9 @@ def run_benchmark(
     with tempfile.TemporaryDirectory() as tmp:
         if model_dir is None or not (model_dir / "config.json").exists():
             model_dir = Path(model_dir or Path(tmp) / "distilbert")
-            msg.info(f"Building a random DistilBERT (dim {shape.dim}, {shape.n_layers} layers) in {model_dir}")
-            build_transformer(model_dir, shape, seed)
+            msg.info(f"Building a random DistilBERT with distilbert-base-uncased's shape in {model_dir}")
+            build_transformer(model_dir, Shape(), seed)
+        shape = Shape.of_model(model_dir)
         texts, train_sentences = make_inputs(n_sentences, n_train_sentences, seed)
         settings = Settings(
             str(model_dir), str(config), texts, train_sentences, batch_size, threads, seed, gpu, dict(spacy_overrides or {})
@@ -140,20 +140,18 @@ def main(
     threads: int = typer.Option(0, help="Torch threads; 0: all cores"),
     seed: int = typer.Option(0, help="Seed for the text and the weights"),
     gpu: bool = typer.Option(False, "--gpu", help="Run on CUDA GPU 0 with mixed precision"),
-    dim: int = typer.Option(768, help="Hidden size"),
-    n_layers: int = typer.Option(6, help="Transformer layers"),
-    n_heads: int = typer.Option(12, help="Attention heads"),
-    hidden_dim: int = typer.Option(3072, help="Feed-forward size"),
-    vocab_size: int = typer.Option(30522, help="Vocab size"),
-    model_dir: Optional[Path] = typer.Option(None, help="Keep (or reuse) the random model here instead of a temp folder"),
+    model_dir: Optional[Path] = typer.Option(
+        None,
+        help="The DistilBERT to time (its shape decides the speed, not its weights). Without config.json a random one "
+        "with distilbert-base-uncased's shape is built there (default: a temp folder); other shapes: python -m scripts.make_transformer",
+    ),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False, help="spaCy pipeline config"),
     pipe_buffer: int = typer.Option(0, help="Docs nlp.pipe buffers and the transformer sorts by length (nlp.batch_size); 0: the config's"),
     gemm_seconds: float = typer.Option(2.0, help="Time budget of the GEMM probe"),
 ) -> None:
     """Inference and training words/s of our pipeline, plain HF and the hardware's ceiling."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    shape = Shape(dim, n_layers, n_heads, hidden_dim, vocab_size)
-    run_benchmark(output, shape, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, pipe_buffer=pipe_buffer, gemm_seconds=gemm_seconds)
+    run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, pipe_buffer=pipe_buffer, gemm_seconds=gemm_seconds)
 
 
 if __name__ == "__main__":

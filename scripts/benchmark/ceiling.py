@@ -28,6 +28,14 @@ class Shape:
     hidden_dim: int = 3072
     vocab_size: int = 30522
 
+    @classmethod
+    def of_model(cls, model_dir: Path) -> "Shape":
+        """The shape of the DistilBERT saved in `model_dir` (its config.json)."""
+        import srsly
+
+        config = srsly.read_json(Path(model_dir) / "config.json")
+        return cls(config["dim"], config["n_layers"], config["n_heads"], config["hidden_dim"], config["vocab_size"])
+
 
 def flops_per_sequence(n_pieces: int, shape: Shape, n_labels: int = len(IOB_LABELS)) -> int:
     """Forward FLOPs of DistilBERT plus a token-classification head on one sequence of `n_pieces` (CLS, SEP included).
