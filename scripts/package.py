@@ -93,8 +93,8 @@ def model_readme(meta: dict, crosscheck: Optional[dict] = None) -> str:
     lines += ["", "## Use", "", "```python", "import spacy", "", f'nlp = spacy.load("{name}")', 'doc = nlp("Anna Brandt of Northwind Bank spoke in Lisbon on Tuesday.")',
               "print([(ent.text, ent.label_) for ent in doc.ents])", "```", "",
               "On a CPU the transformer predicts in `inference_precision` \"auto\": int8 (ONNX Runtime) on AVX2 CPUs",
-              "without AVX-512, where it was measured 1.6-2x faster than fp32 with the same tags; fp32 elsewhere.",
-              "The first load on a machine builds the int8 copy (about 20 s) and keeps it in ~/.cache/ner_distilbert.",
+              "without AVX-512, where it was measured 1.8x faster than fp32 with the same tags; fp32 elsewhere.",
+              "The first load on a machine builds the int8 copy (seconds) and keeps it in ~/.cache/ner_distilbert.",
               "For fp32 everywhere:", "", "```python",
               f'nlp = spacy.load("{name}", config={{"components.transformer.model.inference_precision": "fp32"}})', "```", ""]
     return "\n".join(lines)

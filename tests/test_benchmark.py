@@ -45,6 +45,7 @@ def test_benchmark_tiny(tmp_path, tiny_transformer):
     inference = {"spacy", "spacy-fp32", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"}
     assert pairs == {(system, "inference") for system in inference} | {("spacy", "training"), ("hf", "training")}
     for row in report["results"]:
+        assert row["rounds_words_per_s"] == [row["words_per_s"]]  # one round
         for key in ("words_per_s", "ratio_to_hf", "fraction_of_ceiling", "peak_mib"):
             assert math.isfinite(row[key]) and row[key] > 0, (row, key)
         assert row["torch_threads"] == 1
@@ -58,3 +59,13 @@ def test_benchmark_tiny(tmp_path, tiny_transformer):
             assert row["precision"] == custom_functions.auto_precision()  # the shipped default, "auto"
     assert set(report["targets"]) == {"inference_vs_hf", "inference_vs_hf_sorted", "same_batches_vs_hf", "training_vs_hf", "inference_of_ceiling"}
     assert all(isinstance(t["met"], bool) for t in report["targets"].values())
+
+
+def test_median_of_rounds_takes_each_systems_median_round():
+    from scripts.benchmark.report import median_of_rounds
+
+    runs = [{"task": "inference", "system": system, "words": 100, "seconds": seconds, "round": i}
+            for i, (system, seconds) in enumerate([("hf", 1.0), ("spacy", 4.0), ("hf", 2.0), ("spacy", 1.0), ("hf", 4.0), ("spacy", 2.0)])]
+    combined = {r["system"]: r for r in median_of_rounds(runs)}
+    assert combined["hf"]["seconds"] == 2.0 and combined["hf"]["rounds_words_per_s"] == [100.0, 50.0, 25.0]
+    assert combined["spacy"]["seconds"] == 2.0 and combined["spacy"]["rounds_words_per_s"] == [25.0, 100.0, 50.0]

@@ -6,7 +6,7 @@ sentences (CoNLL-2003 train sentence lengths), the same batches and the same thr
 
   inference  spacy        nlp.pipe of the pipeline in configs/distilbert_ner.cfg, as shipped: it
                           buffers nlp.batch_size Docs, the transformer sorts them by length into
-                          forward batches of at most max_batch_items padded pieces and runs them in
+                          forward batches of at most max_batch_items padded words and runs them in
                           its inference_precision ("auto": int8 or fp32 by CPU; the JSON says which)
              spacy-fp32   the same with inference_precision "fp32", one setting away
              spacy-same-batches   fp32, fed the other systems' batches: the pipeline's own overhead

@@ -5,7 +5,8 @@ This trains the benchmark's pipeline (distilbert-base's shape) briefly on invent
 sentences until its dev F1 (fp32) reaches `target_f1` or `max_seconds` run out, saves it, and loads
 it once per precision: tag agreement with fp32 on held-out sentences, and each precision's F1.
 A precision may be the default only with agreement >= 99.5% (and, on the demo's test set,
-F1 within 0.3 points of fp32: `python -m scripts.evaluate ... --precision`).
+F1 within 0.3 points of fp32: `python -m scripts.evaluate ... --precision`). With the defaults, on a
+2-core AVX2 CPU, training reached dev F1 0.902 in 19 epochs (~21 minutes); 2e-4 did not learn.
 """
 import os
 import random
@@ -78,8 +79,8 @@ def main(
     model_dir: Optional[Path] = typer.Option(None, help="The benchmark's random DistilBERT (built if missing)"),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False),
     precisions: str = typer.Option("fp32,int8,bf16", help="Comma-separated; fp32 first"),
-    n_train: int = typer.Option(768), n_dev: int = typer.Option(200), n_test: int = typer.Option(600),
-    target_f1: float = typer.Option(0.9), max_seconds: float = typer.Option(600), learn_rate: float = typer.Option(1e-4),
+    n_train: int = typer.Option(512), n_dev: int = typer.Option(150), n_test: int = typer.Option(600),
+    target_f1: float = typer.Option(0.9), max_seconds: float = typer.Option(1800), learn_rate: float = typer.Option(1e-4),
     threads: int = typer.Option(0), seed: int = typer.Option(0),
 ) -> None:
     import torch

@@ -20,6 +20,20 @@ TARGETS = {
 }
 
 
+def median_of_rounds(results: List[dict]) -> List[dict]:
+    """One result per task and system: its median round's (the upper one of an even count), with every
+    round's words/s in measuring order. Rounds alternate the systems, so load that comes and goes on a
+    shared machine falls on all of them alike, and one unlucky measurement does not decide a ratio."""
+    grouped: Dict[tuple, List[dict]] = {}
+    for result in results:
+        grouped.setdefault((result["task"], result["system"]), []).append(result)
+    combined = []
+    for runs in grouped.values():
+        ranked = sorted(runs, key=lambda r: r["words"] / r["seconds"])
+        combined.append({**ranked[len(ranked) // 2], "rounds_words_per_s": [r["words"] / r["seconds"] for r in runs]})
+    return combined
+
+
 def summarise(results: List[dict], ceiling: Dict[str, float]) -> List[dict]:
     def rate_of(task, system):
         found = [r for r in results if r["task"] == task and r["system"] == system]

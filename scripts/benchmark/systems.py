@@ -107,8 +107,9 @@ def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]],
         spacy.require_gpu()
     overrides = {"paths.transformer": settings.model_dir, "components.transformer.model.mixed_precision": settings.gpu}
     overrides.update(settings.spacy_overrides)
-    if same_batches:
+    if same_batches:  # each of the other systems' batches is one forward pass, unsorted, as theirs are
         overrides["nlp.batch_size"] = settings.batch_size
+        overrides["components.transformer.max_batch_items"] = settings.batch_size * 512
     if precision:
         overrides[PRECISION] = precision
     config = spacy.util.load_config(settings.config, overrides=overrides, interpolate=True)
@@ -156,7 +157,7 @@ def measure(task: str, system: str, settings: Settings) -> dict:
 
 def _infer_spacy(settings: Settings, same_batches: bool = False, precision: str = "") -> float:
     """nlp.pipe as shipped: it buffers the config's nlp.batch_size Docs, and the transformer sorts them by length
-    into forward batches of at most max_batch_items padded pieces, in the config's inference precision.
+    into forward batches of at most max_batch_items padded words, in the config's inference precision.
     With `same_batches`, every system's batches; with `precision`, that precision. The first (untimed) batch
     builds the int8 copy, if any (a one-off cost at the first prediction). `measure` reports the precision used."""
     from spacy.tokens import Doc
