@@ -69,3 +69,18 @@ def test_median_of_rounds_takes_each_systems_median_round():
     combined = {r["system"]: r for r in median_of_rounds(runs)}
     assert combined["hf"]["seconds"] == 2.0 and combined["hf"]["rounds_words_per_s"] == [100.0, 50.0, 25.0]
     assert combined["spacy"]["seconds"] == 2.0 and combined["spacy"]["rounds_words_per_s"] == [25.0, 100.0, 50.0]
+
+
+def test_training_profile_splits_each_step_into_its_parts(tiny_transformer):
+    from scripts.benchmark.inputs import make_inputs
+    from scripts.benchmark.profile import PHASES, profile_training
+    from scripts.benchmark.systems import TRAINING_WARM_UP, Settings
+
+    _, sentences = make_inputs(1, 4 * (TRAINING_WARM_UP + 1), seed=0)
+    settings = Settings(str(tiny_transformer), "configs/distilbert_ner.cfg", [], sentences, 4, 1, 0, False, {})
+    per_batch = profile_training(settings, n_batches=1)
+    assert set(per_batch) == {"spacy", "hf"}
+    for system, phases in per_batch.items():
+        assert all(phases[phase] > 0 for phase in ("forward", "backward", "optimizer")), (system, phases)
+        assert phases["total"] >= sum(phases[p] for p in PHASES)
+    assert per_batch["hf"]["clip"] > 0 and per_batch["spacy"]["clip"] == 0  # spaCy's optimizer clips inside

@@ -28,9 +28,11 @@ MatMulInteger; fp16 and bf16 on a GPU) divided by the model's FLOPs per word
 the table and the JSON, with the CPU's model name and flags and torch's thread count.
 
 `python -m scripts.benchmark.agreement` trains the same pipeline briefly and reports, per precision,
-tag agreement with fp32 and F1 (`agreement`).
+tag agreement with fp32 and F1 (`agreement`). `python -m scripts.benchmark.profile` splits the two
+training steps into forward, backward, clipping and optimizer (`profile`).
 
 Modules: `ceiling` (FLOPs and the GEMM probe), `inputs` (text and the random model), `systems`
 (what is measured, one system per child process), `report` (ratios, targets, table), `__main__`
-(the CLI that runs them all), `agreement` (accuracy per precision on a trained model).
+(the CLI that runs them all), `agreement` (accuracy per precision on a trained model), `profile`
+(where a training step's time goes).
 """

@@ -154,10 +154,15 @@ def main(
     pipe_buffer: int = typer.Option(0, help="Docs nlp.pipe buffers and the transformer sorts by length (nlp.batch_size); 0: the config's"),
     gemm_seconds: float = typer.Option(2.0, help="Time budget of the GEMM probe"),
     rounds: int = typer.Option(1, min=1, help="Times each system is measured, all systems once a round; the table shows each one's median round"),
+    max_batch_items: int = typer.Option(0, help="Padded words a forward batch (components.transformer.max_batch_items, also hf-sorted's); 0: the config's"),
 ) -> None:
     """Inference and training words/s of our pipeline, plain HF and the hardware's ceiling."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, pipe_buffer=pipe_buffer, gemm_seconds=gemm_seconds, rounds=rounds)
+    overrides = {"components.transformer.max_batch_items": max_batch_items} if max_batch_items else None
+    run_benchmark(
+        output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, overrides,
+        pipe_buffer=pipe_buffer, gemm_seconds=gemm_seconds, rounds=rounds,
+    )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def call_in_child(function, args):
         return False, traceback.format_exc()
 
 
-def _setup(settings: Settings) -> None:
+def setup_process(settings: Settings) -> None:
+    """Offline, quiet, seeded, on the settings' threads."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import torch
@@ -132,7 +133,7 @@ def load_hf(settings: Settings):
 
 def measure(task: str, system: str, settings: Settings) -> dict:
     """Run one system on one task in this (fresh) process: words, seconds, peak MiB."""
-    _setup(settings)
+    setup_process(settings)
     if task == "inference":
         words = sum(len(t) for t in settings.texts)
         infer = {
@@ -146,7 +147,8 @@ def measure(task: str, system: str, settings: Settings) -> dict:
         seconds = infer[system](settings)
     else:
         words = sum(len(w) for w, _ in settings.train_sentences)
-        seconds = {"spacy": _train_spacy, "hf": _train_hf}[system](settings)
+        run, batches = TRAINING_STEPS[system](settings)
+        seconds = _timed(run, batches, settings.gpu, TRAINING_WARM_UP)
     import torch
 
     return {
@@ -252,7 +254,8 @@ def _infer_hf_pipeline(settings: Settings) -> float:
     return _timed(run, list(_batches(strings, settings.batch_size)), settings.gpu)
 
 
-def _train_spacy(settings: Settings) -> float:
+def spacy_training_step(settings: Settings):
+    """nlp.update with the config's optimizer and dropout, and the batches it runs on."""
     from spacy.training import Example
 
     nlp, optimizer = load_spacy(settings, settings.train_sentences)
@@ -262,10 +265,11 @@ def _train_spacy(settings: Settings) -> float:
     def run(batch: List[Example]):
         nlp.update(batch, sgd=optimizer, drop=dropout, losses={})
 
-    return _timed(run, list(_batches(examples, settings.batch_size)), settings.gpu, TRAINING_WARM_UP)
+    return run, list(_batches(examples, settings.batch_size))
 
 
-def _train_hf(settings: Settings) -> float:
+def hf_training_step(settings: Settings):
+    """One step of an HF-Trainer-style loop, and the batches it runs on."""
     tokenizer, model, torch = load_hf(settings)
     model.train()
     device = next(model.parameters()).device
@@ -296,9 +300,12 @@ def _train_hf(settings: Settings) -> float:
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-    return _timed(run, list(_batches(settings.train_sentences, settings.batch_size)), settings.gpu, TRAINING_WARM_UP)
+    return run, list(_batches(settings.train_sentences, settings.batch_size))
+
+
+TRAINING_STEPS = {"spacy": spacy_training_step, "hf": hf_training_step}
 
 
 def measure_ceiling(settings: Settings, shape: Shape, seconds: float) -> tuple:
-    _setup(settings)
+    setup_process(settings)
     return gemm_rates(shape, settings.batch_size, settings.gpu, seconds)
