@@ -598,7 +598,7 @@ def main(
         None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16 or int8; default: the model's config"
     ),
 ) -> None:
-    from scripts.evaluate import precision_overrides
+    from scripts.custom_functions import precision_overrides
 
     try:
         config = precision_overrides(precision)

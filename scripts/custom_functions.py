@@ -297,6 +297,20 @@ def predicting_precision(nlp: Language) -> str:
     return shim.resolved_precision() if isinstance(shim, PrecisionShim) else "fp32"
 
 
+def precision_overrides(precision: Optional[str]) -> dict:
+    """spacy.load's config overrides that run the transformer's predictions in `precision` (None: as the
+    pipeline's config says). The architecture is set too, so pipelines trained before it existed
+    (spacy-transformers.TransformerModel.v3, the same model) take the setting as well."""
+    if precision is None:
+        return {}
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision {precision!r}: expected one of {PRECISIONS}")
+    return {
+        "components.transformer.model.@architectures": "ner_distilbert.TransformerModel.v1",
+        "components.transformer.model.inference_precision": precision,
+    }
+
+
 @spacy.registry.architectures("ner_distilbert.TransformerModel.v1")
 def create_transformer_model(
     name: str,

@@ -18,7 +18,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from wasabi import msg
 
-from scripts.custom_functions import PRECISIONS, create_gold_sentences_corpus, predicting_precision
+from scripts.custom_functions import PRECISIONS, create_gold_sentences_corpus, precision_overrides, predicting_precision
 from scripts.gpu import use_device
 
 PREDICTED_ATTRS = ["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"]
@@ -37,20 +37,6 @@ def evaluate(nlp: Language, data_path: Path, batch_size: Optional[int] = None) -
     scores["speed"] = sum(len(doc) for doc in docs) / max(seconds, 1e-9)
     scores["inference_precision"] = predicting_precision(nlp)
     return scores, examples
-
-
-def precision_overrides(precision: Optional[str]) -> dict:
-    """spacy.load's config overrides that run the transformer's predictions in `precision` (None: as the
-    pipeline's config says). The architecture is set too, so pipelines trained before it existed
-    (spacy-transformers.TransformerModel.v3, the same model) take the setting as well."""
-    if precision is None:
-        return {}
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision {precision!r}: expected one of {PRECISIONS}")
-    return {
-        "components.transformer.model.@architectures": "ner_distilbert.TransformerModel.v1",
-        "components.transformer.model.inference_precision": precision,
-    }
 
 
 def predictions_docbin(examples: List[Example]) -> DocBin:

@@ -208,7 +208,7 @@ def test_memory_zones_and_reloads_change_no_output_and_free_the_strings(model, t
 def test_precision_reaches_the_loaded_pipeline(model):
     """--precision becomes spacy.load's config overrides, for every engine's Annotator (and after reloads)."""
     from scripts.custom_functions import predicting_precision
-    from scripts.evaluate import precision_overrides
+    from scripts.custom_functions import precision_overrides
 
     annotator = Annotator(model, config=precision_overrides("fp32"))
     assert predicting_precision(annotator.nlp) == "fp32" and annotator.config == precision_overrides("fp32")

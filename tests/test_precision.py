@@ -15,7 +15,7 @@ from spacy.tokens import Doc
 
 from scripts import custom_functions
 from scripts.benchmark.systems import PRECISION, gold_example
-from scripts.evaluate import precision_overrides
+from scripts.custom_functions import precision_overrides
 
 CONFIG = "configs/distilbert_ner.cfg"
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
