@@ -121,9 +121,9 @@ def create_torch_adam(
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 
 
-def cpu_flags() -> set:
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set:
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = cpuinfo.read_text()
     except OSError:
         return set()
     return set(next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "").split())

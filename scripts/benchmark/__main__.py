@@ -13,11 +13,10 @@ import typer
 from wasabi import msg
 
 from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence
-from scripts.benchmark.inputs import build_transformer, make_inputs, piece_lengths
+from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.report import check_targets, median_of_rounds, print_table, summarise
 from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling
 
-DEFAULT_CONFIG = Path("configs/distilbert_ner.cfg")
 
 
 def in_child(function, *args):

@@ -13,27 +13,15 @@ import random
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import srsly
 import typer
 from wasabi import msg
 
 from scripts.benchmark.ceiling import Shape, cpu_info
-from scripts.benchmark.inputs import build_transformer
+from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, gold_sentences
 from scripts.benchmark.systems import PRECISION, gold_example
-from scripts.synthetic_news import generate_documents
-
-DEFAULT_CONFIG = Path("configs/distilbert_ner.cfg")
-
-
-def sentences(n: int, seed: int) -> List[List[List[str]]]:
-    found, n_docs = [], 8
-    while len(found) < n:
-        found = [[s.words, s.tags] for d in generate_documents(n_docs, seed) for s in d]
-        n_docs *= 2
-    return found[:n]
-
 
 def train(model_dir: Path, config: Path, train_sents, dev_sents, target_f1: float, max_seconds: float, seed: int, learn_rate: float):
     import spacy
@@ -61,7 +49,6 @@ def train(model_dir: Path, config: Path, train_sents, dev_sents, target_f1: floa
 def tags_and_f1(pipeline: Path, precision: str, test_sents):
     import spacy
     from spacy.scorer import Scorer
-    from spacy.tokens import Doc
 
     nlp = spacy.load(pipeline, config={PRECISION: precision})
     examples = [gold_example(nlp.vocab, w, t) for w, t in test_sents]
@@ -91,10 +78,10 @@ def main(
     with tempfile.TemporaryDirectory() as tmp:
         if model_dir is None or not (model_dir / "config.json").exists():
             model_dir = build_transformer(Path(model_dir or Path(tmp) / "distilbert"), Shape(), seed)
-        nlp, history = train(model_dir, config, sentences(n_train, seed + 1), sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate)
+        nlp, history = train(model_dir, config, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate)
         nlp.to_disk(Path(tmp) / "trained")
         del nlp
-        test = sentences(n_test, seed + 3)
+        test = gold_sentences(n_test, seed + 3)
         results, reference = {}, None
         for precision in precisions.split(","):
             tags, f1, seconds = tags_and_f1(Path(tmp) / "trained", precision, test)

@@ -55,12 +55,14 @@ def flops_per_sequence(n_pieces: int, shape: Shape, n_labels: int = len(IOB_LABE
 
 
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
-    """The CPU's model name and which of the flags that decide matmul speed it has."""
+    """The CPU's model name and which of the flags that decide matmul speed it has, read as the
+    pipeline's "auto" precision reads them (custom_functions.cpu_flags)."""
+    from scripts.custom_functions import cpu_flags
+
     text = cpuinfo.read_text() if cpuinfo.exists() else ""
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set(fields.get("flags", "").split())
-    return {"model_name": fields.get("model name", "unknown"), "flags": {flag: flag in flags for flag in CPU_FLAGS}}
+    model_name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
+    flags = cpu_flags(cpuinfo)
+    return {"model_name": model_name, "flags": {flag: flag in flags for flag in CPU_FLAGS}}
 
 
 def native_bf16(cpu: dict) -> bool:

@@ -6,6 +6,8 @@ from scripts.benchmark.ceiling import Shape
 from scripts.make_transformer import make_transformer
 from scripts.synthetic_news import generate_documents, generate_texts
 
+DEFAULT_CONFIG = Path("configs/distilbert_ner.cfg")  # the project's pipeline, which every tool here times
+
 
 def piece_lengths(model_dir: str, texts: Sequence[Sequence[str]]) -> List[int]:
     """Word pieces per sentence as the models see them, CLS and SEP included."""
@@ -16,16 +18,18 @@ def piece_lengths(model_dir: str, texts: Sequence[Sequence[str]]) -> List[int]:
     return [len(ids) for ids in encoded["input_ids"]]
 
 
-
-def make_inputs(n_sentences: int, n_train_sentences: int, seed: int):
-    texts = generate_texts(n_sentences, seed)
+def gold_sentences(n: int, seed: int) -> List[List[List[str]]]:
+    """`n` invented sentences with gold tags, [words, IOB tags] each, from whole generated documents."""
     sentences: List[List[List[str]]] = []
     n_docs = 8
-    while len(sentences) < n_train_sentences:
-        documents = generate_documents(n_docs, seed + 1)
-        sentences = [[s.words, s.tags] for document in documents for s in document]
+    while len(sentences) < n:
+        sentences = [[s.words, s.tags] for document in generate_documents(n_docs, seed) for s in document]
         n_docs *= 2
-    return texts, sentences[:n_train_sentences]
+    return sentences[:n]
+
+
+def make_inputs(n_sentences: int, n_train_sentences: int, seed: int):
+    return generate_texts(n_sentences, seed), gold_sentences(n_train_sentences, seed + 1)
 
 
 def build_transformer(model_dir: Path, shape: Shape, seed: int) -> Path:

@@ -19,10 +19,9 @@ import typer
 from wasabi import msg
 
 from scripts.benchmark.ceiling import Shape, cpu_info
-from scripts.benchmark.inputs import build_transformer, make_inputs
+from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs
 from scripts.benchmark.systems import TRAINING_STEPS, TRAINING_WARM_UP, Settings, setup_process
 
-DEFAULT_CONFIG = Path("configs/distilbert_ner.cfg")
 PHASES = ("forward", "backward", "clip", "optimizer")
 
 
