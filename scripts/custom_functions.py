@@ -111,7 +111,7 @@ def create_torch_adam(
 
 # Inference precision ---------------------------------------------------------------------------
 # On a 2-core AVX2 CPU (no native bf16) a DistilBERT forward in fp32 is matmul-bound at a few
-# percent of what the CPU's int8 units do, bf16 runs emulated (5x slower) and torch's dynamic int8
+# percent of what the CPU's int8 units do, bf16 runs emulated (several times slower) and torch's dynamic int8
 # gained little; ONNX Runtime's fused graph with dynamically quantized int8 MatMuls was the clear
 # win (README, Performance). So prediction may run another copy of the transformer than training:
 # training (begin_update) always runs and updates the fp32 torch module, and any faster copy is
@@ -198,7 +198,7 @@ def _weights_key(module, names) -> str:
 
 def _int8_model_bytes(module, example_kwargs) -> bytes:
     """The module exported to ONNX and dynamically quantized (int8 weights, u8 activations per batch),
-    from the cache when this very module was quantized before (distilbert-base on 2 cores: 6 s to build, 0.7 s cached)."""
+    from the cache when this very module was quantized before (an export and quantization take seconds)."""
     import tempfile
 
     import torch
