@@ -1,9 +1,12 @@
-"""CoNLL-2003 (a folder of CoNLL files, or a Hugging Face dataset) to spaCy DocBins with document context.
+"""CoNLL-format NER data (a folder of CoNLL files, or a Hugging Face dataset) to spaCy DocBins with document context.
 
-`python -m scripts.corpus OUTPUT_DIR ...` writes train/dev/test.spacy and stats.json.
+`python -m scripts.corpus OUTPUT_DIR ...` writes train/dev/test.spacy and stats.json. The entity types
+are the data's (or those --labels lists); documents come from the source's markers, from known document
+starts (CoNLL-2003's, for the hub copy without markers), or else each sentence stands alone, unless
+--unmarked-documents grouped says the source is ordered text.
 """
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import spacy
 import srsly
@@ -12,17 +15,20 @@ from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from scripts.conll import DOCSTART, HF_LABELS, ConllError, ConllSplit, Document, Sentence, entity_counts, read_conll_file, read_tags, sentences_to_docs
-from scripts.hub import OFFLINE_ADVICE, go_offline_if_unreachable
+from scripts.conll import DOCSTART, ConllError, ConllSplit, Document, entity_counts, parse_labels, read_conll_file, sentences_to_docs, tag_scheme
+from scripts.dataset import HF_SPLITS, class_label_types, hf_splits, load_hf_dataset
 
 SPLITS = ("train", "dev", "test")
 # Original CoNLL-2003 names (IOB1) first, then the IOB2 names most copies use.
 FILE_NAMES = {"train": ("eng.train", "train.txt"), "dev": ("eng.testa", "valid.txt"), "test": ("eng.testb", "test.txt")}
-HF_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 # Where a split's document boundaries came from, as stats.json says it.
 FROM_MARKERS = f"{DOCSTART} markers"
 FROM_STARTS = "document starts"
 GROUPED = "none: sentences grouped in order"
+ALONE = "none: each sentence a document of its own"
+# --unmarked-documents: what a source without document markers (or known starts) is taken to be.
+UNMARKED = {"sentences": ALONE, "grouped": GROUPED}
+FROM_TAGS = "the tags of the data"
 
 
 def find_split_file(conll_dir: Path, split: str, name: Optional[str] = None) -> Path:
@@ -35,84 +41,23 @@ def find_split_file(conll_dir: Path, split: str, name: Optional[str] = None) -> 
     return found[0]
 
 
-def read_hf_split(rows: Iterable[dict], labels: Sequence[str], where: str) -> ConllSplit:
-    """Documents from dataset rows (`tokens`, integer `ner_tags`).
-
-    Rows that are just `-DOCSTART-` (some copies of CoNLL-2003 keep them) start a document;
-    without them the split is one document, for `cut_into_documents` to divide.
-    """
-    documents: List[Document] = [[]]
-    markers = 0
-    for number, row in enumerate(rows):
-        place = f"{where}, row {number}"
-        tokens, tag_ids = row["tokens"], row["ner_tags"]
-        if len(tokens) != len(tag_ids):
-            raise ConllError(place, f"{len(tokens)} tokens but {len(tag_ids)} ner_tags: expected one tag per token")
-        if not tokens:
-            raise ConllError(place, "no tokens: expected a sentence")
-        if tokens[0] == DOCSTART:
-            documents.append([])
-            markers += 1
-            continue
-        bad = [t for t in tag_ids if not 0 <= t < len(labels)]
-        if bad:
-            raise ConllError(place, f"tag id {bad[0]}: expected an id from 0 to {len(labels) - 1} ({', '.join(labels)})")
-        tags, repaired = read_tags([labels[t] for t in tag_ids], [f"{place}, token {i}" for i in range(len(tokens))])
-        documents[-1].append(Sentence(list(tokens), tags, repaired))
-    documents = documents if documents[0] else documents[1:]
-    if not any(documents):
-        raise ConllError(where, "no sentences: expected rows with tokens and ner_tags")
-    return ConllSplit(documents, markers)
-
-
 def cut_into_documents(split: ConllSplit, starts: Sequence[int]) -> ConllSplit:
     """The split's sentences (one unmarked stream) cut where each document starts."""
     sentences = [sentence for document in split.documents for sentence in document]
     ends = list(starts[1:]) + [len(sentences)]
-    return ConllSplit([sentences[start:end] for start, end in zip(starts, ends)], len(starts))
+    return split._replace(documents=[sentences[start:end] for start, end in zip(starts, ends)], markers=len(starts))
 
 
-def hf_labels(dataset) -> Sequence[str]:
-    """The dataset's own label names when its features have them, else the notebook's list."""
-    feature = getattr(dataset.features.get("ner_tags"), "feature", None)
-    names = getattr(feature, "names", None)
-    return tuple(names) if names else HF_LABELS
+def file_splits(conll_dir: Path, file_names: Dict[str, Optional[str]], labels: Optional[Sequence[str]] = None) -> Dict[str, ConllSplit]:
+    return {split: read_conll_file(find_split_file(conll_dir, split, file_names.get(split)), labels) for split in SPLITS}
 
 
-def load_hf_dataset(name: str):
-    problem = go_offline_if_unreachable()
-    import datasets
-
-    try:
-        return datasets.load_dataset(name)
-    except Exception as err:  # the hub's errors vary: offline, unknown id, no access
-        reason = f"the hub: {problem}" if problem else f"{type(err).__name__}: {err}"
-        raise ConllError(
-            f"dataset {name}",
-            f"could not be loaded ({reason}): expected a dataset id on the Hugging Face hub that this machine can reach, "
-            f"or a copy in its cache. {OFFLINE_ADVICE}",
-        ) from None
-
-
-def hf_splits(dataset_dict, name: str) -> Dict[str, ConllSplit]:
-    for split, hf_split in HF_SPLITS.items():
-        if hf_split not in dataset_dict:
-            raise ConllError(f"dataset {name}", f"missing {split} split: expected a split named {hf_split!r}, found {', '.join(dataset_dict)}")
-    splits = {}
-    for split, hf_split in HF_SPLITS.items():
-        dataset = dataset_dict[hf_split]
-        rows = tqdm(dataset, desc=f"reading {name} {hf_split}", unit=" sentences", disable=None)
-        splits[split] = read_hf_split(rows, hf_labels(dataset), f"dataset {name}, split {hf_split}")
-    return splits
-
-
-def file_splits(conll_dir: Path, file_names: Dict[str, Optional[str]]) -> Dict[str, ConllSplit]:
-    return {split: read_conll_file(find_split_file(conll_dir, split, file_names.get(split))) for split in SPLITS}
-
-
-def document_boundaries(splits: Dict[str, ConllSplit], document_starts: Optional[dict]) -> Dict[str, str]:
+def document_boundaries(splits: Dict[str, ConllSplit], document_starts: Optional[dict], unmarked_documents: str = "sentences") -> Dict[str, str]:
     """Cut unmarked splits at the known document starts where their sentence counts are those the starts
-    were measured on (CoNLL-2003's, by default); say for each split where its documents came from."""
+    were measured on (CoNLL-2003's, by default), else make each sentence a document or keep the split
+    as one ordered document, as `unmarked_documents` says; say for each split where its documents came from."""
+    if unmarked_documents not in UNMARKED:
+        raise ConllError("--unmarked-documents", f"{unmarked_documents!r}: expected one of {', '.join(UNMARKED)}")
     found = {}
     for split, data in splits.items():
         if data.markers:
@@ -123,8 +68,10 @@ def document_boundaries(splits: Dict[str, ConllSplit], document_starts: Optional
         if known and known["sentences"] == n_sentences:
             splits[split] = cut_into_documents(data, known["document_starts"])
             found[split] = FROM_STARTS
-        else:
-            found[split] = GROUPED
+            continue
+        found[split] = UNMARKED[unmarked_documents]
+        if found[split] == ALONE:
+            splits[split] = data._replace(documents=[[sentence] for document in data.documents for sentence in document])
     return found
 
 
@@ -139,6 +86,7 @@ def split_stats(split: ConllSplit, n_docs: int, boundaries: str) -> dict:
         "tokens": sum(len(s.words) for s in sentences),
         "entities": entities,
         "entities_total": sum(entities.values()),
+        "tag_scheme": tag_scheme(split.prefixes, sum(s.repaired for s in sentences)),
         "tags_repaired": sum(s.repaired for s in sentences),
     }
 
@@ -164,22 +112,36 @@ def convert(
     dataset: str = "",
     file_names: Optional[Dict[str, Optional[str]]] = None,
     document_starts: Optional[dict] = None,
+    unmarked_documents: str = "sentences",
+    labels: Optional[Sequence[str]] = None,
+    columns: Tuple[str, str] = ("", ""),
 ) -> dict:
-    """Write train/dev/test DocBins and stats.json; return the stats."""
+    """Write train/dev/test DocBins and stats.json; return the stats. `labels`, when given, are the only
+    entity types allowed; `columns` name a dataset's tokens and tags columns ('' to find them)."""
+    found_labels = None
     if conll_dir:
-        splits = file_splits(conll_dir, file_names or {})
+        splits = file_splits(conll_dir, file_names or {}, labels)
         source = str(conll_dir)
     elif dataset:
-        splits = hf_splits(load_hf_dataset(dataset), dataset)
-        source = dataset
+        dataset_dict = load_hf_dataset(dataset)
+        splits = hf_splits(dataset_dict, dataset, *columns, labels=labels)
+        source, found_labels = dataset, class_label_types(dataset_dict, *columns)
     else:
         raise ConllError("convert", "no source: expected a CoNLL folder (conll_dir) or a dataset id (dataset)")
-    return write_splits(splits, output_dir, n_sents, source, document_starts)
+    if labels is not None:
+        found_labels = (list(labels), "--labels")
+    return write_splits(splits, output_dir, n_sents, source, document_starts, unmarked_documents, *(found_labels or ()))
 
 
-def write_splits(splits: Dict[str, ConllSplit], output_dir: Path, n_sents: int, source: str, document_starts: Optional[dict] = None) -> dict:
-    boundaries = document_boundaries(splits, document_starts)
-    stats = {"source": source, "n_sents": n_sents, "splits": {}}
+def write_splits(
+    splits: Dict[str, ConllSplit], output_dir: Path, n_sents: int, source: str, document_starts: Optional[dict] = None,
+    unmarked_documents: str = "sentences", labels: Optional[Sequence[str]] = None, labels_from: str = FROM_TAGS,
+) -> dict:
+    """`labels`: the entity types to name in stats.json (by default the types the splits hold)."""
+    boundaries = document_boundaries(splits, document_starts, unmarked_documents)
+    if labels is None:
+        labels = sorted({t for data in splits.values() for t in entity_counts(data.documents)})
+    stats = {"source": source, "labels": list(labels), "labels_from": labels_from, "n_sents": n_sents, "unmarked_documents": unmarked_documents, "splits": {}}
     for split in SPLITS:
         n_docs = write_split(splits[split].documents, output_dir / f"{split}.spacy", n_sents, f"writing {split}")
         stats["splits"][split] = split_stats(splits[split], n_docs, boundaries[split])
@@ -194,7 +156,7 @@ def figure_mismatches(stats: dict, expected: dict) -> List[str]:
         want = expected["splits"][split]
         pairs = [(name, figures[name], want[name]) for name in ("sentences", "tokens", "entities_total")]
         pairs += [(f"entities {t}", figures["entities"].get(t, 0), n) for t, n in want["entities"].items()]
-        if figures["document_boundaries"] != GROUPED:
+        if figures["document_boundaries"] in (FROM_MARKERS, FROM_STARTS):
             pairs.append(("documents", figures["source_documents"], want["documents"]))
         found += [f"{split} {name}: {got}, expected {wanted}" for name, got, wanted in pairs if got != wanted]
     return found
@@ -211,13 +173,20 @@ def print_stats(stats: dict) -> None:
         *((f"entities {t}", [s["entities"].get(t, 0) for s in splits.values()]) for t in types),
         ("entities", [s["entities_total"] for s in splits.values()]),
         ("tags repaired (I- opening)", [s["tags_repaired"] for s in splits.values()]),
+        ("tag scheme", [s["tag_scheme"] for s in splits.values()]),
     ]
     msg.table([(name, *values) for name, values in rows], header=("", *splits), aligns=("l", "r", "r", "r"), divider=True)
+    msg.info(f"{len(stats['labels'])} entity types, from {stats['labels_from']}: {', '.join(stats['labels'])}")
     for split, figures in splits.items():
         if figures["document_boundaries"] == GROUPED:
             msg.warn(
                 f"{split}: the source marks no documents and its {figures['sentences']} sentences match no known "
                 f"document starts, so Docs are runs of {stats['n_sents']} neighbouring sentences that may cross documents"
+            )
+        elif figures["document_boundaries"] == ALONE:
+            msg.info(
+                f"{split}: the source marks no documents, so each of its {figures['sentences']} sentences is a Doc of its own "
+                f"(--unmarked-documents grouped takes the source for ordered text: runs of up to {stats['n_sents']} sentences)"
             )
         else:
             msg.info(f"{split}: {figures['source_documents']} documents from {figures['document_boundaries']}")
@@ -226,8 +195,12 @@ def print_stats(stats: dict) -> None:
 def main(
     output_dir: Path = typer.Argument(..., help="Where train.spacy, dev.spacy, test.spacy and stats.json go"),
     n_sents: int = typer.Option(10, "--n-sents", "-n", min=1, help="At most this many consecutive sentences of a document per Doc"),
-    conll_dir: str = typer.Option("", "--conll-dir", help="Folder of CoNLL-2003 files; when set, --dataset is not used"),
-    dataset: str = typer.Option("lhoestq/conll2003", "--dataset", help="Hugging Face dataset id, read when --conll-dir is not set"),
+    conll_dir: str = typer.Option("", "--conll-dir", help="Folder of CoNLL files; when set, --dataset is not used"),
+    dataset: str = typer.Option("lhoestq/conll2003", "--dataset", help="Hugging Face dataset id or local dataset folder, read when --conll-dir is not set"),
+    labels: str = typer.Option("", "--labels", help="The only entity types allowed, split by commas or spaces ('': the data's own)"),
+    unmarked_documents: str = typer.Option("sentences", "--unmarked-documents", help="A source without documents: 'sentences' (each alone) or 'grouped' (ordered text)"),
+    tokens_column: str = typer.Option("", "--tokens-column", help="The dataset's tokens column ('': tokens, words, or the only list of strings)"),
+    tags_column: str = typer.Option("", "--tags-column", help="The dataset's tags column ('': ner_tags, tags, ner, labels, or the only other list)"),
     train_file: Optional[str] = typer.Option(None, "--train-file", help="Name of the train file (default: eng.train or train.txt)"),
     dev_file: Optional[str] = typer.Option(None, "--dev-file", help="Name of the dev file (default: eng.testa or valid.txt)"),
     test_file: Optional[str] = typer.Option(None, "--test-file", help="Name of the test file (default: eng.testb or test.txt)"),
@@ -246,6 +219,9 @@ def main(
             dataset=dataset,
             file_names={"train": train_file, "dev": dev_file, "test": test_file},
             document_starts=srsly.read_json(document_starts) if document_starts else None,
+            unmarked_documents=unmarked_documents,
+            labels=parse_labels(labels),
+            columns=(tokens_column, tags_column),
         )
     except ConllError as err:
         msg.fail("Could not convert the corpus", str(err), exits=1)

@@ -33,13 +33,15 @@ def package_meta(
     dataset_license: str, transformer_license: str, note: str = "",
 ) -> dict:
     dataset = corpus_stats["source"]
+    # The corpus step lists the data's entity types (a stats.json without them: the types test was scored on).
+    labels = corpus_stats.get("labels") or sorted(test_scores["ents_per_type"])
     per_type = ", ".join(f"{t} {v['f']:.3f}" for t, v in sorted(test_scores["ents_per_type"].items()))
     return {
         "version": version,
         "license": license,
         "description": (
             f"{note + ' ' if note else ''}"
-            f"English NER: {Path(transformer).name} fine-tuned with spaCy on {Path(dataset).name} (LOC, MISC, ORG, PER). "
+            f"English NER: {Path(transformer).name} fine-tuned with spaCy on {Path(dataset).name} ({', '.join(labels)}). "
             f"Test F {test_scores['ents_f']:.4f} (P {test_scores['ents_p']:.4f}, R {test_scores['ents_r']:.4f}; {per_type}), "
             f"scored with gold tokens and document context, transformer in {test_scores.get('inference_precision', 'fp32')}; "
             f"seqeval agrees: {crosscheck['agree']}."

@@ -1,17 +1,23 @@
-"""Invented news-like sentences, tagged like CoNLL-2003, with its sentence and document lengths.
+"""Invented news-like sentences with CoNLL-2003's sentence and document lengths, tagged with its four
+entity types or with any others (`labels`).
 
 The demo corpus and the benchmark text come from here. Every name and word below is made up or
-generic; no CoNLL-2003 text is used, only the length histograms in conll2003_figures.json.
+generic; no CoNLL-2003 text is used, only the length histograms in conll2003_figures.json. A type
+without a word list here gets invented names of its own, the same for the same type name.
 """
 import random
+import zlib
+from functools import lru_cache
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import srsly
 
 from scripts.conll import Document, Sentence
 
 FIGURES_PATH = Path(__file__).parent / "data" / "conll2003_figures.json"
+# CoNLL-2003's types, in the order the generator draws from (the demo's bytes depend on it).
+CONLL_TYPES = ("PER", "ORG", "LOC", "MISC")
 
 FIRST_NAMES = "Anna Boris Carla Dmitri Elena Felix Greta Hugo Ines Jonas Karin Luca Mira Nils Olga Pavel Rosa Stefan Tomas Vera".split()
 LAST_NAMES = "Adler Brandt Costa Dorn Evans Fischer Grant Horvat Ivanov Jansen Kowalski Lind Moreau Novak Okafor Petrov Quinn Rossi Silva Tanaka".split()
@@ -32,6 +38,8 @@ CUES = {
     "LOC": (("in", None), ("from", None), ("to", None), (None, "(")),
     "MISC": (("the", None), ("at", "the"), (None, "officials"), (None, "team")),
 }
+GENERIC_CUES = (("the", None), ("about", None), (None, "said"), ("of", None))
+SYLLABLES = "ba ko ri ne ta lu mo sa vi de no ra ki pe lo zu".split()
 
 
 def load_figures(path: Path = FIGURES_PATH) -> dict:
@@ -50,18 +58,28 @@ def mention(entity_type: str, rng: random.Random) -> List[str]:
         return [rng.choice(ORG_HEADS), rng.choice(ORG_TAILS)][: 1 + (rng.random() < 0.7)]
     if entity_type == "LOC":
         return [rng.choice(PLACES)]
-    return [rng.choice(MISC_WORDS), rng.choice(MISC_TAILS)][: 1 + (rng.random() < 0.4)]
+    if entity_type == "MISC":
+        return [rng.choice(MISC_WORDS), rng.choice(MISC_TAILS)][: 1 + (rng.random() < 0.4)]
+    names = invented_names(entity_type)
+    return [rng.choice(names) for _ in range(1 + (rng.random() < 0.4))]
 
 
-def generate_sentence(length: int, rng: random.Random, entity_rate: float = 0.25) -> Sentence:
-    """A sentence of exactly `length` tokens, ending in a full stop when it is longer than 3."""
+@lru_cache(maxsize=None)
+def invented_names(entity_type: str) -> Tuple[str, ...]:
+    """Eight capitalised invented words for a type without a word list, seeded by its name."""
+    rng = random.Random(zlib.crc32(entity_type.encode("utf8")))
+    return tuple("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize() for _ in range(8))
+
+
+def generate_sentence(length: int, rng: random.Random, entity_rate: float = 0.25, labels: Sequence[str] = CONLL_TYPES) -> Sentence:
+    """A sentence of exactly `length` tokens, ending in a full stop when it is longer than 3, with entities of `labels`."""
     words: List[str] = []
     tags: List[str] = []
     body = length - 1 if length > 3 else length
     while len(words) < body:
         if rng.random() < entity_rate:
-            entity_type = rng.choice(("PER", "ORG", "LOC", "MISC"))
-            before, after = rng.choice(CUES[entity_type])
+            entity_type = rng.choice(labels)
+            before, after = rng.choice(CUES.get(entity_type, GENERIC_CUES))
             name = mention(entity_type, rng)
             name_tags = [f"B-{entity_type}"] + [f"I-{entity_type}"] * (len(name) - 1)
             phrase = [w for w in (before,) if w] + name + [w for w in (after,) if w]
@@ -86,6 +104,7 @@ def generate_documents(
     split: str = "train",
     max_sentences: Optional[int] = None,
     figures: Optional[dict] = None,
+    labels: Sequence[str] = CONLL_TYPES,
 ) -> List[Document]:
     """Documents whose sentence counts and lengths are drawn from the CoNLL-2003 histograms of `split`."""
     figures = figures or load_figures()
@@ -98,13 +117,13 @@ def generate_documents(
         if max_sentences:
             n_sentences = min(n_sentences, max_sentences)
         sizes = rng.choices(lengths, length_weights, k=n_sentences)
-        documents.append([generate_sentence(size, rng) for size in sizes])
+        documents.append([generate_sentence(size, rng, labels=labels) for size in sizes])
     return documents
 
 
-def generate_texts(n_sentences: int, seed: int, figures: Optional[dict] = None) -> List[List[str]]:
+def generate_texts(n_sentences: int, seed: int, figures: Optional[dict] = None, labels: Sequence[str] = CONLL_TYPES) -> List[List[str]]:
     """Sentences of words only, lengths as in CoNLL-2003 train: the benchmark's input."""
     figures = figures or load_figures()
     rng = random.Random(seed)
     lengths, weights = histogram(figures, "train", "sentence_length_histogram")
-    return [generate_sentence(size, rng).words for size in rng.choices(lengths, weights, k=n_sentences)]
+    return [generate_sentence(size, rng, labels=labels).words for size in rng.choices(lengths, weights, k=n_sentences)]

@@ -14,8 +14,10 @@ from spacy.tokens import DocBin
 
 from conftest import PROJECT_DIR
 from scripts.conll import HF_LABELS, ConllError, doc_to_sentences, read_conll_file, read_tags
-from scripts.corpus import FROM_MARKERS, FROM_STARTS, GROUPED, convert, figure_mismatches, hf_splits, write_splits
+from scripts.corpus import ALONE, FROM_MARKERS, FROM_STARTS, GROUPED, convert, figure_mismatches, write_splits
+from scripts.dataset import hf_splits
 
+CONLL_TYPES = ("LOC", "MISC", "ORG", "PER")  # as --labels lists them for the real files
 LONG_SENTENCE_TOKENS = 600  # each `partNNN` is several word pieces: far over 512
 
 # Documents of sentences of (word, IOB2 tag). Covered: entities at Doc, sentence and document
@@ -163,9 +165,9 @@ def sample_document_starts(sample=SAMPLE) -> dict:
     return {"splits": {name: split for name in ("train", "validation", "test")}}
 
 
-def test_hf_source_without_document_rows_is_grouped_in_order_and_says_so(tmp_path, capsys):
+def test_hf_source_without_document_rows_is_grouped_in_order_when_asked_and_says_so(tmp_path, capsys):
     sentences = [s for d in SAMPLE for s in d]
-    stats = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 3, "sample")
+    stats = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 3, "sample", unmarked_documents="grouped")
     test = stats["splits"]["test"]
     figures = expected_figures(SAMPLE, 3)
     assert {k: test[k] for k in ("sentences", "tokens", "entities", "entities_total")} == {
@@ -195,7 +197,7 @@ def test_document_starts_of_other_sizes_are_not_used(tmp_path):
     starts = sample_document_starts()
     starts["splits"]["test"] = {**starts["splits"]["test"], "sentences": 99}
     stats = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 2, "sample", starts)["splits"]
-    assert stats["train"]["document_boundaries"] == FROM_STARTS and stats["test"]["document_boundaries"] == GROUPED
+    assert stats["train"]["document_boundaries"] == FROM_STARTS and stats["test"]["document_boundaries"] == ALONE
 
 
 def test_conll2003_document_starts_fit_its_figures():
@@ -216,9 +218,9 @@ def test_conll2003_document_starts_fit_its_figures():
         ("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n", None, None),
         ("EU NNP B-NP B-ORG\nrejects O\n", ":2:", "2 columns: expected 4, as on line 1"),
         ("EU\n", ":1:", "1 column"),
-        ("EU NNP B-NP B-FOO\n", ":1:", "unknown tag 'B-FOO'"),
-        ("EU NNP B-NP E-ORG\n", ":1:", "unknown tag 'E-ORG'"),
-        ("\n\n  \n", ": empty file", "expected CoNLL-2003 lines"),
+        ("EU NNP B-NP B-FOO\n", ":1:", "unknown tag 'B-FOO': expected O, or B-, I-, E-, L-, S-, U- followed by one of LOC, MISC, ORG, PER"),
+        ("EU NNP B-NP X-ORG\n", ":1:", "unknown tag 'X-ORG'"),
+        ("\n\n  \n", ": empty file", "expected CoNLL lines"),
         ("EU NNP B-NP B-ORG\n-DOCSTART- -X- -X- O\n", ":2:", "-DOCSTART- inside the sentence that starts on line 1: expected a blank line"),
         ("EU NNP B-NP B-ORG\nNew\u00a0York NNP B-NP B-LOC\n", ":2:", "5 columns: expected 4, as on line 1 (columns are split at any whitespace, "
          "and this line holds U+00A0 NO-BREAK SPACE)"),
@@ -228,10 +230,10 @@ def test_bad_lines_name_file_line_and_expectation(tmp_path, text, where, expecte
     path = tmp_path / "eng.train"
     path.write_text(text, encoding="utf8")
     if expected is None:
-        assert read_conll_file(path).documents[0][0].tags == ["B-ORG", "O"]
+        assert read_conll_file(path, CONLL_TYPES).documents[0][0].tags == ["B-ORG", "O"]
         return
     with pytest.raises(ConllError) as err:
-        read_conll_file(path)
+        read_conll_file(path, CONLL_TYPES)
     assert str(path) + where in str(err.value) and expected in str(err.value)
 
 
