@@ -1,0 +1,233 @@
+"""Load test over loopback: the batched service against the spaCy template's way, same model, same client.
+
+    python -m scripts.serve.load run MODEL --output docs/performance/serve_load.json [--n-requests 1000]
+        [--concurrency 1,8,32] [--soak-requests 100000] [--max-seconds 900]
+    python -m scripts.serve.load plain MODEL --port P   # the template's app alone
+
+`run` tags the texts with nlp(text) alone first (the expected answers, and the direct call's latency),
+then starts each server as a subprocess on 127.0.0.1, sends `--n-requests` one-text requests at each
+concurrency from an HTTP client (httpx, one connection a client) and records texts/s, p50/p95/p99
+latency, errors and answers that differ from the expected ones; then, with --soak-requests, the
+batched server's RSS after 10% of them and after all. Every loop is bounded in count and in time
+(--max-seconds), and each server is stopped with SIGTERM at the end.
+
+"plain" is explosion/projects' integrations/fastapi: a plain `def` endpoint calling nlp(text) per
+request, which FastAPI runs in its thread pool, on uvicorn.
+"""
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import typer
+
+from scripts.annotate import DEFAULT_CODE, doc_result, load_pipeline
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+HOST = "127.0.0.1"
+
+
+def answer_of(doc) -> dict:
+    """The answer the services give for a Doc: annotate's line for it, without the text."""
+    return json.loads(doc_result({}, doc, False)[0])
+
+
+def plain_app(model: str, precision: Optional[str] = None):
+    """The template's app: a plain `def` endpoint (run in FastAPI's thread pool) calling nlp(text)."""
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+
+    from scripts.custom_functions import precision_overrides
+
+    nlp = load_pipeline(model, DEFAULT_CODE.read_text(encoding="utf8"), precision_overrides(precision))
+    server = FastAPI(title="nlp(text) per request")
+
+    class Text(BaseModel):
+        text: str
+
+    @server.post("/ents")
+    def ents(body: Text):
+        return answer_of(nlp(body.text))
+
+    @server.get("/health")
+    def health():
+        return {"status": "ready"}
+
+    return server
+
+
+@app.command()
+def plain(model: str, port: int = typer.Option(8082, "--port"), precision: Optional[str] = typer.Option(None, "--precision")) -> None:
+    """Serve the template's app on 127.0.0.1:PORT."""
+    import uvicorn
+
+    uvicorn.run(plain_app(model, precision), host=HOST, port=port, log_level="warning", access_log=False)
+
+
+def percentile(values: List[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (values[0] if values else float("nan"))
+
+
+def latency_figures(seconds: List[float]) -> dict:
+    return {f"p{q}_ms": 1000 * percentile(seconds, q) for q in (50, 95, 99)}
+
+
+async def send_requests(url: str, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, deadline: float) -> dict:
+    """`n_requests` one-text requests from `concurrency` clients (fewer if `deadline` passes); text i is texts[i % len]."""
+    import httpx
+
+    latencies: List[float] = []
+    errors: Dict[str, int] = {}
+    differing = 0
+    next_request = 0
+
+    async def client(http: "httpx.AsyncClient") -> None:
+        nonlocal next_request, differing
+        while next_request < n_requests and time.monotonic() < deadline:
+            i, next_request = next_request, next_request + 1
+            start = time.perf_counter()
+            try:
+                response = await http.post(url, json={"text": texts[i % len(texts)]})
+            except httpx.HTTPError as err:
+                errors[type(err).__name__] = errors.get(type(err).__name__, 0) + 1
+                continue
+            latencies.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+            elif response.json() != expected[i % len(texts)]:
+                differing += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+        for i in range(min(concurrency, len(texts))):  # open the connections; not timed
+            await http.post(url, json={"text": texts[i]})
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        seconds = time.perf_counter() - start
+    return {
+        "concurrency": concurrency, "requests": next_request, "seconds": seconds, "texts_per_s": len(latencies) / seconds,
+        **latency_figures(latencies), "errors": sum(errors.values()), "errors_by_kind": errors, "differing_answers": differing,
+    }
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """A server subprocess on 127.0.0.1:`port`, ready once /health answers 200; SIGTERM when done."""
+
+    def __init__(self, command: List[str], port: int, timeout: float = 600):
+        import httpx
+
+        self.url = f"http://{HOST}:{port}"
+        self.process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{' '.join(command)} exited with {self.process.returncode} before it was ready")
+            try:
+                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"{' '.join(command)}: not ready after {timeout} s")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@app.command()
+def run(
+    model: str,
+    output: Path = typer.Option(..., "--output", "-o", help="JSON of the figures"),
+    n_requests: int = typer.Option(1000, "--n-requests", help="Requests at each concurrency, for each server"),
+    n_texts: int = typer.Option(1000, "--n-texts", help="Distinct texts (invented news sentences, CoNLL-2003's lengths)"),
+    concurrency: str = typer.Option("1,8,32", "--concurrency", help="Clients at once, comma-separated"),
+    soak_requests: int = typer.Option(0, "--soak-requests", help="Then this many more at the top concurrency: the batched server's RSS after 10% and after all"),
+    port: int = typer.Option(8181, "--port", help="The batched server's port; the plain one's is the next"),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms"),
+    max_batch_texts: int = typer.Option(32, "--max-batch-texts"),
+    precision: Optional[str] = typer.Option(None, "--precision"),
+    max_seconds: float = typer.Option(900, "--max-seconds", help="Each load phase stops after this long, done or not"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Both servers under the same load; the JSON has the figures, the ratios and the CPU."""
+    from scripts.benchmark.ceiling import cpu_info
+    from scripts.custom_functions import precision_overrides, predicting_precision
+    from scripts.synthetic_news import generate_texts
+
+    levels = [int(c) for c in concurrency.split(",")]
+    texts = [" ".join(words) for words in generate_texts(n_texts, seed)]
+    nlp = load_pipeline(model, DEFAULT_CODE.read_text(encoding="utf8"), precision_overrides(precision))
+    expected, direct = [], []
+    for text in texts:
+        start = time.perf_counter()
+        doc = nlp(text)
+        direct.append(time.perf_counter() - start)
+        expected.append(answer_of(doc))
+    report = {
+        "model": model, "precision": predicting_precision(nlp), "cpu": cpu_info(), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+        "n_texts": n_texts, "entities_expected": sum(len(a["ents"]) for a in expected), "client": "httpx.AsyncClient, one connection a client",
+        "direct_nlp_call": latency_figures(direct), "servers": {},
+    }
+    del nlp
+    options = ["--precision", precision] if precision else []
+    commands = {
+        "batched": [sys.executable, "-m", "scripts.serve", model, "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--max-batch-texts", str(max_batch_texts), "--log-level", "warning", *options],
+        "plain": [sys.executable, "-m", "scripts.serve.load", "plain", model, "--port", str(port + 1), *options],
+    }
+    for name, command in commands.items():
+        server = Server(command, port + (name == "plain"))
+        try:
+            rows = report["servers"][name] = []
+            for level in levels:
+                rows.append(asyncio.run(send_requests(server.url + "/ents", texts, expected, n_requests, level, time.monotonic() + max_seconds)))
+                typer.echo(f"{name} x{level}: {json.dumps(rows[-1])}")
+            if name == "batched" and soak_requests:
+                report["soak"] = soak(server, texts, expected, soak_requests, max(levels), max_seconds)
+        finally:
+            server.stop()
+    batched, plain_rows = report["servers"]["batched"], report["servers"]["plain"]
+    report["throughput_ratio_at_top_concurrency"] = batched[-1]["texts_per_s"] / plain_rows[-1]["texts_per_s"]
+    report["p99_ms_over_direct_at_concurrency_1"] = batched[0]["p99_ms"] - report["direct_nlp_call"]["p99_ms"]
+    report["load_average_after"] = os.getloadavg()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"x{levels[-1]}: {report['throughput_ratio_at_top_concurrency']:.2f}x the plain endpoint's texts/s; p99 at x{levels[0]} "
+               f"{report['p99_ms_over_direct_at_concurrency_1']:+.1f} ms over a direct nlp(text); {output}")
+
+
+def soak(server: Server, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, max_seconds: float) -> dict:
+    """The server's RSS after the first 10% of `n_requests` and after all of them."""
+    url, deadline = server.url + "/ents", time.monotonic() + max_seconds
+    first = asyncio.run(send_requests(url, texts, expected, n_requests // 10, concurrency, deadline))
+    rss_first = rss_mb(server.process.pid)
+    rest = asyncio.run(send_requests(url, texts, expected, n_requests - n_requests // 10, concurrency, deadline))
+    rss_all = rss_mb(server.process.pid)
+    return {
+        "requests": first["requests"] + rest["requests"], "concurrency": concurrency, f"rss_mb_after_{first['requests']}": rss_first,
+        f"rss_mb_after_{first['requests'] + rest['requests']}": rss_all, "rss_growth_pct": 100 * (rss_all / rss_first - 1),
+        "errors": first["errors"] + rest["errors"], "differing_answers": first["differing_answers"] + rest["differing_answers"],
+        "texts_per_s": rest["texts_per_s"],
+    }
+
+
+if __name__ == "__main__":
+    app()
