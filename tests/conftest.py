@@ -43,6 +43,59 @@ def tiny_transformer(tmp_path_factory, demo_conll_dir) -> Path:
     return make_transformer(tmp_path_factory.mktemp("tiny_distilbert"), words, dim=32, n_layers=1, n_heads=2, hidden_dim=64)
 
 
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory, demo_conll_dir) -> Path:
+    """The demo sample as the corpus step writes it: {train,dev,test}.spacy and stats.json, Docs of up to 10 sentences."""
+    from scripts.corpus import convert
+
+    path = tmp_path_factory.mktemp("demo_corpus")
+    convert(path, 10, conll_dir=demo_conll_dir)
+    return path
+
+
+# Steps of 4 Docs at a constant learning rate: from the step 30 on the model finds the demo's entities
+# (test F about 0.75 at 40); one torch thread, which trains a model this small fastest on a busy machine.
+TINY_TRAINING = {"steps": 40, "docs_per_step": 4, "learn_rate": 3e-3}
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
+    """A trained `transformer` + `sentencizer` + `ner` pipeline saved with nlp.to_disk: the project's config
+    on the tiny transformer, trained in this process on the demo sample (a few seconds). It finds the demo's
+    entities in demo-like sentences, which is all the tests of annotate, sentences and odd input need;
+    the demo workflow's model (`demo_project`) is for the tests of the workflow itself."""
+    import random
+
+    import spacy
+    import torch
+    from spacy.util import minibatch
+
+    from scripts.custom_functions import create_gold_sentences_corpus, create_torch_adam
+
+    overrides = {"paths.transformer": str(tiny_transformer), "paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy")}
+    config = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg", overrides=overrides, interpolate=True)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    examples = list(create_gold_sentences_corpus(demo_corpus / "train.spacy")(nlp))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        nlp.initialize(lambda: examples)
+        optimizer, rng, steps = create_torch_adam(TINY_TRAINING["learn_rate"]), random.Random(0), 0
+        while steps < TINY_TRAINING["steps"]:
+            rng.shuffle(examples)
+            for batch in minibatch(examples, TINY_TRAINING["docs_per_step"]):
+                if steps < TINY_TRAINING["steps"]:
+                    nlp.update(batch, sgd=optimizer, drop=0.1)
+                    steps += 1
+    finally:
+        torch.set_num_threads(threads)
+    found = [(ent.text, ent.label_) for ent in nlp("Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won.").ents]
+    assert ("Anna Brandt", "PER") in found and ("Lisbon", "LOC") in found, f"the tiny pipeline learnt too little: {found}"
+    path = tmp_path_factory.mktemp("tiny_pipeline") / "model"
+    nlp.to_disk(path)
+    return path
+
+
 def copy_project(destination: Path) -> Path:
     """What a fresh clone holds that the workflow needs, without any outputs."""
     for name in ("project.yml", "README.md"):

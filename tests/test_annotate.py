@@ -30,8 +30,8 @@ def read_jsonl(path: Path) -> list:
 
 
 @pytest.fixture(scope="module")
-def model(demo_project) -> str:
-    return str(demo_project / "demo/training/model-best")
+def model(tiny_pipeline) -> str:
+    return str(tiny_pipeline)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_input_format_must_be_known(tmp_path):
         annotate("unused", "-", tmp_path / "out.jsonl")
 
 
-# With the demo model
+# With a trained model
 
 def test_jsonl_in_jsonl_out(annotator, tmp_path):
     lines = [json.dumps({"id": i, "text": text, "meta": {"k": [1, None]}, "ents": "replaced"}) for i, text in enumerate(TEXTS)]
@@ -132,6 +132,7 @@ def test_strict_stops_at_the_first_bad_line_after_writing_those_before(annotator
     assert [line["text"] for line in read_jsonl(tmp_path / "out.jsonl")] == ["Oslo", "Lisbon"]
 
 
+@pytest.mark.slow  # processes that import torch and load the model
 def test_cli_reads_stdin_and_counts_errors_then_strict_exits_1(model, tmp_path):
     stdin = b'{"text": "Anna Brandt went to Oslo."}\nnot json\n{"text": "Lisbon"}\n'
     result = run_cli(model, "-", str(tmp_path / "out.jsonl"), "--input-format", "jsonl", stdin=stdin)
@@ -146,6 +147,7 @@ def test_cli_reads_stdin_and_counts_errors_then_strict_exits_1(model, tmp_path):
     assert "Traceback" not in result.stderr.decode()
 
 
+@pytest.mark.slow  # processes that import torch and load the model
 def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     """A real run killed part way (SIGKILL once lines are out), then --resume: the file an uninterrupted run writes."""
     from scripts.annotate_memory import write_input
@@ -176,6 +178,7 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     assert (tmp_path / "whole.jsonl").read_bytes().count(b"\n") == 4_001
 
 
+@pytest.mark.slow  # processes that import torch and load the model
 def test_two_processes_write_what_one_does(model, annotator, tmp_path):
     (tmp_path / "in.txt").write_text("\n".join(TEXTS * 20) + "\n", encoding="utf8")
     annotator.close()

@@ -10,8 +10,9 @@ import scripts.custom_functions  # noqa: E402,F401 -- functions the model's conf
 from scripts.annotate import Annotator, annotate  # noqa: E402
 
 
-def test_ray_writes_what_local_writes(demo_project, tmp_path):
-    model = str(demo_project / "demo/training/model-best")
+@pytest.mark.slow
+def test_ray_writes_what_local_writes(tiny_pipeline, tmp_path):
+    model = str(tiny_pipeline)
     lines = [json.dumps({"id": i, "text": f"Anna Brandt of Northwind Bank said in Lisbon on day {i}. Oslo won."}) for i in range(40)]
     lines[5], lines[17] = "not json", '{"text": 1}'
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")

@@ -9,19 +9,11 @@ import spacy
 import srsly
 
 from conftest import PROJECT_DIR
-from scripts.corpus import convert
 from scripts.gpu import gpu_problem
 from scripts.train import override_args
 
 CONFIGS = sorted((PROJECT_DIR / "configs").glob("*.cfg"))
 CODE = "scripts/custom_functions.py"
-
-
-@pytest.fixture(scope="module")
-def demo_corpus(tmp_path_factory, demo_conll_dir) -> Path:
-    path = tmp_path_factory.mktemp("corpus")
-    convert(path, 10, conll_dir=demo_conll_dir)
-    return path
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess:
@@ -67,10 +59,6 @@ def test_no_gpu_stops_with_advice(demo_corpus, tmp_path):
     assert "GPU 0 was asked for, but" in output and "--vars.gpu_id -1" in output and "spacy project run demo" in output
     assert "Traceback" not in result.stdout + result.stderr
     assert not any(tmp_path.iterdir())
-
-
-def test_cpu_needs_no_gpu():
-    assert gpu_problem(-1) is None
 
 
 def test_train_overrides_become_spacy_train_options():

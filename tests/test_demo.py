@@ -9,11 +9,14 @@ import sys
 from html import unescape
 from pathlib import Path
 
+import pytest
 import spacy
 import srsly
 from spacy.tokens import DocBin
 
 from scripts.custom_functions import INT8_REQUIREMENTS
+
+pytestmark = pytest.mark.slow  # the nested workflow run (about 10 processes, training, an ONNX export, a wheel)
 
 TEXTS = [
     "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won .",

@@ -1,7 +1,5 @@
-"""The demo model on long and odd input: 100,000 words, nothing, whitespace, emoji, other scripts,
+"""A trained pipeline on long and odd input: 100,000 words, nothing, whitespace, emoji, other scripts,
 control characters, and text over nlp.max_length (spaCy's E088, not a crash inside)."""
-import time
-
 import pytest
 import spacy
 
@@ -22,8 +20,8 @@ ODD_TEXTS = {
 
 
 @pytest.fixture(scope="module")
-def nlp(demo_project):
-    return spacy.load(demo_project / "demo/training/model-best")
+def nlp(tiny_pipeline):
+    return spacy.load(tiny_pipeline)
 
 
 def check_doc(doc, text: str) -> None:
@@ -37,17 +35,13 @@ def test_a_100k_word_text(nlp):
     """One Doc of 100,000 words: the transformer reads it in strided windows, every word gets a vector."""
     words = "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won . Shares in Redstone Motors fell 3 percent".split()
     text = " ".join(words[i % len(words)] for i in range(100_000))
-    start = time.perf_counter()
     doc = nlp(text)
-    seconds = time.perf_counter() - start
-    print(f"100,000 words: {seconds:.1f} s, {len(doc.ents)} entities, {len(list(doc.sents))} sentences")
     assert len(doc) == 100_000
     check_doc(doc, text)
     assert len(doc.ents) > 10_000  # found all along, not only at the start
     assert doc.ents[-1].end > 99_000
     trf = doc._.trf_data
     assert (trf.align.lengths >= 1).all()  # no word lost to truncation
-    assert seconds < 120
 
 
 def test_nothing_and_whitespace(nlp):
@@ -74,9 +68,7 @@ def test_odd_texts_in_one_batch_as_alone(nlp):
 def test_over_max_length_is_spacys_clear_error(nlp):
     text = "Oslo " * (nlp.max_length // 5 + 1)
     assert len(text) > nlp.max_length
-    start = time.perf_counter()
     with pytest.raises(ValueError, match=r"\[E088\]"):
         nlp(text)
     with pytest.raises(ValueError, match=r"\[E088\]"):
         list(nlp.pipe(["Oslo", text]))
-    assert time.perf_counter() - start < 5  # refused up front, not after tokenizing a megabyte

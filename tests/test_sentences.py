@@ -3,7 +3,7 @@ import random
 
 import pytest
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 
 import scripts.custom_functions  # noqa: F401 -- functions the model's config may name
 from conftest import PROJECT_DIR
@@ -35,16 +35,8 @@ def crossing(doc: Doc, sentence_starts) -> list:
 
 
 @pytest.fixture(scope="module")
-def demo_nlp(demo_project):
-    return spacy.load(demo_project / "demo/training/model-best")
-
-
-def test_config_puts_the_sentencizer_between_transformer_and_ner():
-    assert CONFIG["nlp"]["pipeline"] == ["transformer", "sentencizer", "ner"]
-    block = CONFIG["components"]["sentencizer"]
-    assert block["factory"] == "sentencizer" and block["overwrite"] is False and block["scorer"] is None
-    # its default score weights would make model-best's score half sentence F (always 1 on gold starts)
-    assert all(CONFIG["training"]["score_weights"][key] is None for key in ("sents_f", "sents_p", "sents_r"))
+def trained_nlp(tiny_pipeline):
+    return spacy.load(tiny_pipeline)
 
 
 def test_sentencizer_sets_starts_on_raw_text():
@@ -68,29 +60,24 @@ def test_sentencizer_keeps_existing_starts(sent_starts):
         assert starts(doc) == [0, 3]
 
 
-def test_sentencizer_leaves_gold_starts_of_the_corpus_reader(demo_conll_dir, tmp_path):
-    from scripts.corpus import convert
+def test_sentencizer_leaves_gold_starts_of_the_corpus_reader(demo_corpus):
     from scripts.custom_functions import create_gold_sentences_corpus
 
-    convert(tmp_path, 10, conll_dir=demo_conll_dir)
     nlp = sentencizer_pipeline()
-    for example in create_gold_sentences_corpus(tmp_path / "dev.spacy")(nlp):
+    for example in create_gold_sentences_corpus(demo_corpus / "dev.spacy")(nlp):
         before = starts(example.predicted)
         assert starts(nlp(example.predicted)) == before == starts(example.reference)
 
 
-def test_demo_model_has_the_sentencizer_and_no_entity_crosses_a_sentence(demo_nlp):
-    assert demo_nlp.pipe_names == ["transformer", "sentencizer", "ner"]
+def test_trained_model_has_the_sentencizer_and_no_entity_crosses_a_sentence(trained_nlp):
+    assert trained_nlp.pipe_names == ["transformer", "sentencizer", "ner"]
     texts = word_salad(1500)
-    with_starts = list(demo_nlp.pipe(texts))
+    with_starts = list(trained_nlp.pipe(texts))
     assert all(doc.has_annotation("SENT_START") for doc in with_starts)
     assert not [ent for doc in with_starts for ent in crossing(doc, starts(doc))]
     # Not vacuous: the texts hold many boundaries and entities. (Whether the model crosses a boundary
     # without the sentencizer depends on how far it trained, so that is not asserted.)
     assert sum(len(starts(doc)) - 1 for doc in with_starts) > 1000 and sum(len(doc.ents) for doc in with_starts) > 100
-    with demo_nlp.select_pipes(disable=["sentencizer"]):
-        without = [crossing(doc, starts(ref)) for doc, ref in zip(demo_nlp.pipe(texts), with_starts)]
-    print(f"entities across a sentence boundary without the sentencizer: {sum(map(len, without))}")
 
 
 def test_crossing_finds_an_entity_across_a_boundary():
@@ -99,22 +86,20 @@ def test_crossing_finds_an_entity_across_a_boundary():
     assert crossing(doc, [4]) == []  # an entity may end where a sentence starts
 
 
-def test_demo_model_keeps_a_docs_own_sentence_starts(demo_nlp):
+def test_trained_model_keeps_a_docs_own_sentence_starts(trained_nlp):
     words = "Anna Brandt of Northwind Bank said in Lisbon . Oslo won the match against Summit Rovers".split()
     sent_starts = [i in (0, 5, 13) for i in range(len(words))]  # not where punctuation would put them
-    doc = demo_nlp(Doc(demo_nlp.vocab, words=words, sent_starts=sent_starts))
+    doc = trained_nlp(Doc(trained_nlp.vocab, words=words, sent_starts=sent_starts))
     assert starts(doc) == [0, 5, 13]
     assert not crossing(doc, [5, 13])
 
 
-def test_evaluation_scores_do_not_change_with_the_sentencizer(demo_nlp, demo_project, tmp_path):
+def test_evaluation_scores_do_not_change_with_the_sentencizer(trained_nlp, demo_corpus):
     from scripts.evaluate import evaluate
 
-    docs = list(DocBin().from_disk(demo_project / "demo/corpus/test.spacy").get_docs(demo_nlp.vocab))[:8]
-    DocBin(docs=docs).to_disk(tmp_path / "small.spacy")
-    with_it, examples = evaluate(demo_nlp, tmp_path / "small.spacy")
-    with demo_nlp.select_pipes(disable=["sentencizer"]):
-        without, _ = evaluate(demo_nlp, tmp_path / "small.spacy")
+    with_it, examples = evaluate(trained_nlp, demo_corpus / "test.spacy")
+    with trained_nlp.select_pipes(disable=["sentencizer"]):
+        without, _ = evaluate(trained_nlp, demo_corpus / "test.spacy")
     with_it.pop("speed"), without.pop("speed")
     assert with_it == without
     assert with_it["ents_f"] is not None and not any(key.startswith("sents") for key in with_it)
