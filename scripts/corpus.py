@@ -12,6 +12,7 @@ import spacy
 import srsly
 import typer
 from spacy.tokens import DocBin
+from spacy.vocab import Vocab
 from tqdm import tqdm
 from wasabi import msg
 
@@ -91,12 +92,11 @@ def split_stats(split: ConllSplit, n_docs: int, boundaries: str) -> dict:
     }
 
 
-def write_split(documents: List[Document], output: Path, n_sents: int, desc: str) -> int:
+def write_split(vocab: Vocab, documents: List[Document], output: Path, n_sents: int, desc: str) -> int:
     """Write the DocBin and return how many Docs it holds."""
-    nlp = spacy.blank("en")
     doc_bin = DocBin(attrs=["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"], store_user_data=False)
     progress = tqdm(total=sum(len(d) for d in documents), desc=desc, unit=" sentences", disable=None)
-    for doc in sentences_to_docs(nlp.vocab, documents, n_sents):
+    for doc in sentences_to_docs(vocab, documents, n_sents):
         doc_bin.add(doc)
         progress.update(sum(1 for _ in doc.sents))
     progress.close()
@@ -142,8 +142,9 @@ def write_splits(
     if labels is None:
         labels = sorted({t for data in splits.values() for t in entity_counts(data.documents)})
     stats = {"source": source, "labels": list(labels), "labels_from": labels_from, "n_sents": n_sents, "unmarked_documents": unmarked_documents, "splits": {}}
+    vocab = spacy.blank("en").vocab  # once: making it costs about a second
     for split in SPLITS:
-        n_docs = write_split(splits[split].documents, output_dir / f"{split}.spacy", n_sents, f"writing {split}")
+        n_docs = write_split(vocab, splits[split].documents, output_dir / f"{split}.spacy", n_sents, f"writing {split}")
         stats["splits"][split] = split_stats(splits[split], n_docs, boundaries[split])
     srsly.write_json(output_dir / "stats.json", stats)
     return stats

@@ -50,11 +50,11 @@ def is_tags(feature) -> bool:
     return type(feature).__name__ == "ClassLabel" or is_strings(feature) or str(getattr(feature, "dtype", "")).startswith(("int", "uint"))
 
 
-def pick_column(features: dict, named: str, preferred: Sequence[str], fits, what: str, option: str, exclude: str = "") -> str:
+def pick_column(features: dict, named: str, preferred: Sequence[str], fits, kind: str, where: str, option: str, exclude: str = "") -> str:
     """`named` if set (it must exist), else the first `preferred` name that fits, else the only column that fits."""
     if named:
         if named not in features:
-            raise ConllError(what, f"no column {named!r}: expected one of {', '.join(features)}")
+            raise ConllError(where, f"no column {named!r} for the {kind}: expected one of {', '.join(features)}")
         return named
     fitting = [name for name, feature in features.items() if name != exclude and fits(sequence_feature(feature))]
     for name in preferred:
@@ -62,13 +62,14 @@ def pick_column(features: dict, named: str, preferred: Sequence[str], fits, what
             return name
     if len(fitting) != 1:
         found = ", ".join(fitting) or "none"
-        raise ConllError(what, f"cannot tell the {what.split()[-1]} column (lists of the right kind: {found}): name it with {option}")
+        raise ConllError(where, f"cannot tell which column holds the {kind} (lists that could: {found}): name it with {option}")
     return fitting[0]
 
 
 def find_columns(features: dict, where: str, tokens_column: str = "", tags_column: str = "") -> Tuple[str, str]:
-    tokens = pick_column(features, tokens_column, TOKEN_COLUMNS, is_strings, f"{where}: tokens", "--tokens-column")
-    tags = pick_column(features, tags_column, TAG_COLUMNS, is_tags, f"{where}: tags", "--tags-column", exclude=tokens)
+    """The tokens column (a list of strings) and the tags column (a list of ClassLabel ids, integers or strings)."""
+    tokens = pick_column(features, tokens_column, TOKEN_COLUMNS, is_strings, "tokens", where, "--tokens-column")
+    tags = pick_column(features, tags_column, TAG_COLUMNS, is_tags, "tags", where, "--tags-column", exclude=tokens)
     return tokens, tags
 
 
