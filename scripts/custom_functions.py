@@ -8,19 +8,22 @@ transition-based NER cannot open or continue an entity across a sentence boundar
 model predicts is scored the same by spaCy (per Doc) and by seqeval or conlleval (per sentence).
 Training, the dev scores during training, evaluate and crosscheck all read Docs this way.
 """
+import copy
 import functools
-import hashlib
-import logging
-import os
+import importlib.util
+import itertools
+import threading
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy
 import spacy
+import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
+from spacy_transformers.layers._util import replace_listener_cfg
 from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import Optimizer
 
@@ -109,19 +112,24 @@ def create_torch_adam(
     )
 
 
-# Inference precision ---------------------------------------------------------------------------
-# On a 2-core AVX2 CPU (no native bf16) a DistilBERT forward in fp32 is matmul-bound at a few
-# percent of what the CPU's int8 units do, bf16 runs emulated (several times slower) and torch's dynamic int8
-# gained little; ONNX Runtime's fused graph with dynamically quantized int8 MatMuls was the clear
-# win (README, Performance). So prediction may run another copy of the transformer than training:
-# training (begin_update) always runs and updates the fp32 torch module, and any faster copy is
-# rebuilt from its current weights, lazily, at the next prediction (spacy-transformers loads the
-# HF weights in from_disk/initialize, after this architecture is built).
+# CPU kind and what "auto" runs on it --------------------------------------------------------------
+# Prediction may run another copy of the transformer than training: training (begin_update) always
+# runs and updates the torch module; predictions run an inference copy built from its current
+# weights, lazily, at the next prediction (spacy-transformers loads the weights in from_disk or
+# initialize, after this architecture is built). Every figure behind these choices, with its command
+# and JSON, is in docs/precision.md.
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
+
+# "auto" per CPU kind: the fastest precision that passed the accuracy bar (tag agreement >= 99.5%,
+# test F1 within 0.3 of fp32) and gives a text the same entities alone or in any batch, on that kind.
+# Kinds not measured run fp32.
+AUTO_PRECISION = {"avx2": "int8", "amx": "bf16"}
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set:
+    """The CPU's feature flags (empty where /proc/cpuinfo is missing): the project's one reader of them."""
     try:
         text = cpuinfo.read_text()
     except OSError:
@@ -129,29 +137,59 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set:
     return set(next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags")), "").split())
 
 
+def cpu_kind(flags: set) -> str:
+    """The kinds "auto" tells apart: "amx" (AVX-512 with AMX bf16/int8 tiles: native bf16), "avx512"
+    (AVX-512 without AMX), "avx2" (AVX2 without AVX-512), "other"."""
+    if {"avx512f", "amx_bf16", "amx_int8"} <= flags:
+        return "amx"
+    if "avx512f" in flags:
+        return "avx512"
+    return "avx2" if "avx2" in flags else "other"
+
+
 @functools.lru_cache(maxsize=None)
 def auto_precision() -> str:
-    """What "auto" (the default) means on this CPU: int8 through ONNX Runtime on the CPU kind where it was
-    measured (AVX2 without AVX-512: 1.8x the fp32 words/s, tag agreement and F1 within the bar, README),
-    and fp32 everywhere else, including AVX-512 and AMX CPUs, where int8 and bf16 are unmeasured, and
-    wherever onnxruntime is missing. So the default is never a precision slower than fp32 on its CPU."""
-    flags = cpu_flags()
-    if "avx2" in flags and not flags & {"avx512f", "avx512_bf16", "amx_bf16"} and _has_onnxruntime():
-        return "int8"
-    return "fp32"
+    """What "auto" (the default) means on this CPU (AUTO_PRECISION; int8 needs onnxruntime, else fp32)."""
+    precision = AUTO_PRECISION.get(cpu_kind(cpu_flags()), "fp32")
+    return "fp32" if precision == "int8" and not _has_onnxruntime() else precision
 
 
-# What the int8 path imports; the packaged model requires them (scripts/package.py), requirements.txt pins the same.
-INT8_REQUIREMENTS = ("onnxruntime==1.32.0", "onnx==1.23.2")
+def native_bf16() -> bool:
+    """Whether this CPU computes in bf16 itself (AMX or AVX512-BF16) rather than emulating it."""
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+# The packaged model requires ONNX Runtime for its int8 copy (scripts/package.py): a range, as spaCy's own
+# packages require; requirements.txt pins a version inside it (tests/test_precision.py checks).
+INT8_REQUIREMENTS = ("onnxruntime>=1.17.0,<2.0.0",)
 
 
 def _has_onnxruntime() -> bool:
-    try:
-        import onnx  # noqa: F401 -- the quantizer needs it
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+# Inference copies ----------------------------------------------------------------------------------
+
+def _eval_twin(module):
+    """A second module tree over the very same parameter and buffer tensors, in eval mode for good.
+
+    thinc's PyTorchShim.predict switches the shared module to eval() and back to train(), so a
+    prediction in one thread could run while another had switched dropout back on (spaCy #11868).
+    The twin needs no switch; the optimizer's updates reach it, since the tensors are the same."""
+    shared = {id(tensor): tensor for tensor in itertools.chain(module.parameters(), module.buffers())}
+    return copy.deepcopy(module, shared).eval()
+
+
+def _fp32_runner(module, mixed_precision: bool):
+    import torch
+
+    twin = _eval_twin(module)
+
+    def run(kwargs):
+        with torch.no_grad(), torch.autocast(device_type="cuda", enabled=mixed_precision):
+            return twin(**kwargs)
+
+    return run
 
 
 def _wrap_output(last_hidden_state):
@@ -161,9 +199,7 @@ def _wrap_output(last_hidden_state):
 
 
 def _bf16_runner(module):
-    """bf16 weights (a copy), fp32 out: thinc and the NER see fp32 as always."""
-    import copy
-
+    """bf16 weights (a copy, in eval mode), fp32 out: thinc and the NER see fp32 as always."""
     import torch
 
     copied = copy.deepcopy(module).to(torch.bfloat16).eval()
@@ -175,80 +211,91 @@ def _bf16_runner(module):
     return run
 
 
-def int8_cache_dir() -> Optional[Path]:
-    """Where int8 copies are kept between processes, so only the first load of a model pays the export:
-    $NER_DISTILBERT_CACHE (empty: no cache), else $XDG_CACHE_HOME/ner_distilbert or ~/.cache/ner_distilbert."""
-    if "NER_DISTILBERT_CACHE" in os.environ:
-        return Path(os.environ["NER_DISTILBERT_CACHE"]) if os.environ["NER_DISTILBERT_CACHE"] else None
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ner_distilbert"
+def quantize_rows(model):
+    """The fp32 ONNX graph with each MatMul by a constant weight made int8, activations quantized per row.
 
+    ONNX Runtime's dynamic quantization takes one activation scale for the whole batch (padding
+    included), so a text's entities changed with its batch-mates (7 of 1,000 sentences). Here every
+    row (one word piece of one text) gets its own scale and zero point, so a text's result does not
+    depend on what else is in the batch. Weights: int8 per output column, symmetric. The integer
+    product runs in MatMulInteger (uint8 x int8); the zero point comes out through the weights'
+    column sums: x @ W = scale_x * w_scale * (q_x @ q_W - zp_x * colsum(q_W))."""
+    import numpy
+    from onnx import TensorProto, helper, numpy_helper
 
-def _weights_key(module, names) -> str:
-    """A digest of everything the int8 copy is made from: the weights, the inputs, the exporting versions."""
-    import onnxruntime
-    import torch
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    nodes, constants, quantized = [], [], set()
 
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((torch.__version__, onnxruntime.__version__, sorted(names), INT8_REQUIREMENTS)).encode())
-    for name, tensor in module.state_dict().items():
-        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    def constant(name, value):
+        constants.append(numpy_helper.from_array(numpy.asarray(value), name))
+        return name
 
+    def node(op, inputs, output=None, **attributes):
+        output = output or f"rows/{len(nodes)}/{op}"
+        nodes.append(helper.make_node(op, inputs, [output], **attributes))
+        return output
 
-def _int8_model_bytes(module, example_kwargs) -> bytes:
-    """The module exported to ONNX and dynamically quantized (int8 weights, u8 activations per batch),
-    from the cache when this very module was quantized before (an export and quantization take seconds)."""
-    import tempfile
-
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    names = list(example_kwargs)
-    cache = int8_cache_dir()
-    cached = cache / f"int8-{_weights_key(module, names)}.onnx" if cache else None
-    if cached and cached.exists():
-        return cached.read_bytes()
-    axes = {name: {0: "batch", 1: "pieces"} for name in names}
-    axes["last_hidden_state"] = {0: "batch", 1: "pieces"}
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32_path, int8_path = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes on constants in HF's mask code: shapes stay dynamic
-            module.eval()
-            torch.onnx.export(
-                module, (), str(fp32_path), kwargs=dict(example_kwargs), input_names=names, output_names=["last_hidden_state"],
-                dynamic_axes=axes, opset_version=17, dynamo=False,
-            )
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # the quantizer logs advice on pre-processing (shape inference) as a root warning
-        try:
-            quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": 1})
-        finally:
-            root.setLevel(level)
-        model = int8_path.read_bytes()
-    if cached:
-        try:  # written under a temporary name and renamed: processes that quantize at once never read half a file
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(f".{os.getpid()}.part")
-            partial.write_bytes(model)
-            partial.replace(cached)
-        except OSError as error:
-            warnings.warn(f"{cached}: could not keep the int8 copy of the transformer ({error}); the next process exports it again")
+    zero, top = constant("rows/zero", numpy.float32(0)), constant("rows/255", numpy.float32(255))
+    tiny = constant("rows/tiny", numpy.float32(1e-12))
+    for original in graph.node:
+        weight = weights.get(original.input[1]) if original.op_type == "MatMul" else None
+        if weight is None or len(weight.dims) != 2:
+            nodes.append(original)
+            continue
+        quantized.add(weight.name)
+        w = numpy_helper.to_array(weight).astype(numpy.float32)
+        w_scale = numpy.maximum(numpy.abs(w).max(axis=0), 1e-12) / 127.0
+        w_q = numpy.clip(numpy.round(w / w_scale), -127, 127).astype(numpy.int8)
+        x = original.input[0]
+        high = node("Max", [node("ReduceMax", [x], axes=[-1], keepdims=1), zero])
+        low = node("Min", [node("ReduceMin", [x], axes=[-1], keepdims=1), zero])
+        scale = node("Max", [node("Div", [node("Sub", [high, low]), top]), tiny])
+        zero_point = node("Round", [node("Div", [node("Neg", [low]), scale])])
+        x_q = node("Cast", [node("Clip", [node("Add", [node("Round", [node("Div", [x, scale])]), zero_point]), zero, top])], to=TensorProto.UINT8)
+        product = node("Cast", [node("MatMulInteger", [x_q, constant(f"{weight.name}/q", w_q)])], to=TensorProto.FLOAT)
+        column_sums = constant(f"{weight.name}/colsum", w_q.astype(numpy.float32).sum(axis=0))
+        centred = node("Sub", [product, node("Mul", [zero_point, column_sums])])
+        node("Mul", [centred, node("Mul", [scale, constant(f"{weight.name}/scale", w_scale.astype(numpy.float32))])], original.output[0])
+    kept = [init for init in graph.initializer if init.name not in quantized]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + constants)
+    del graph.node[:]
+    graph.node.extend(nodes)
     return model
 
 
-def _onnx_int8_runner(module, example_kwargs):
-    """The int8 copy run by ONNX Runtime on torch's thread count."""
-    import onnxruntime
+def int8_model_bytes(module, example_kwargs) -> bytes:
+    """The module exported to ONNX and quantized by `quantize_rows`: the same weights give the same bytes."""
+    import io
+
+    import onnx
     import torch
 
     names = list(example_kwargs)
+    axes = {name: {0: "batch", 1: "pieces"} for name in [*names, "last_hidden_state"]}
+    exported = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on constants in HF's mask code: shapes stay dynamic
+        torch.onnx.export(
+            _eval_twin(module), (), exported, kwargs=dict(example_kwargs), input_names=names,
+            output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False,
+        )
+    model = quantize_rows(onnx.load_from_string(exported.getvalue()))
+    model.ir_version = 8  # opset 17's IR version: older ONNX Runtime releases in INT8_REQUIREMENTS read it
+    return model.SerializeToString()
+
+
+def _onnx_int8_runner(model_bytes: bytes):
+    """The int8 copy run by ONNX Runtime on torch's thread count (its sessions may run from any thread)."""
+    import onnxruntime
+    import torch
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(_int8_model_bytes(module, example_kwargs), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    names = [graph_input.name for graph_input in session.get_inputs()]
 
     def run(kwargs):
         feed = {name: kwargs[name].cpu().numpy() for name in names}
@@ -257,44 +304,117 @@ def _onnx_int8_runner(module, example_kwargs):
     return run
 
 
-class PrecisionShim(HFShim):
-    """spacy-transformers' HFShim whose predictions may run a bf16 or int8 copy of the transformer."""
+# The shim and the architectures ----------------------------------------------------------------------
 
-    inference_precision = "auto"
-    _fast = None  # (the fp32 module it was built from, its precision, its runner)
-    _updated = False
+_BUILDING = threading.Lock()  # one lock for all shims: they are deep-copied, and a lock cannot be
+INT8_KEY = "ner_distilbert_int8"  # where to_bytes keeps the int8 copy, beside spacy-transformers' keys
+
+
+class PrecisionShim(HFShim):
+    """spacy-transformers' HFShim whose predictions run an inference copy (fp32, bf16 or int8) and never
+    switch the training module between train and eval; training may run in bf16 autocast on CPUs with
+    native bf16. A pipeline that has been updated in this process predicts in fp32: training evaluates
+    in the precision it trains in, and exports nothing."""
+
+    def __init__(self, hf_model, *, inference_precision: str, training_precision: str, fp32_only: bool, mixed_precision: bool, grad_scaler_config: dict):
+        super().__init__(hf_model, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config))
+        self.inference_precision = inference_precision
+        self.training_precision = training_precision
+        self.fp32_only = fp32_only  # the copies give the last hidden state only
+        self.updated = False
+        self.int8_copy = None  # (the torch module it was made from, the ONNX bytes): kept by to_bytes
+        self._inference = None  # (the torch module, precision, runner)
 
     def resolved_precision(self) -> str:
-        precision = self.inference_precision
-        if self.device.type != "cpu" or self._hfmodel._init_transformer_config.get("output_hidden_states") or self._hfmodel._init_transformer_config.get("output_attentions"):
-            return "fp32"  # GPUs keep mixed_precision; the fast copies give the last hidden state only
-        if precision == "auto":
-            return "fp32" if self._updated else auto_precision()  # a pipeline in training evaluates as it trains
+        if self.device.type != "cpu" or self.fp32_only or self.updated:
+            return "fp32"  # GPUs run fp32 (or mixed precision, as the config says)
+        precision = auto_precision() if self.inference_precision == "auto" else self.inference_precision
         if precision == "int8" and not _has_onnxruntime():
-            raise ImportError(f'inference_precision "int8" runs the transformer in ONNX Runtime: pip install {" ".join(INT8_REQUIREMENTS)}')
+            raise ImportError(f'inference_precision "int8" runs the transformer in ONNX Runtime: pip install "{INT8_REQUIREMENTS[0]}"')
         return precision
 
+    def resolved_training_precision(self) -> str:
+        """bf16 autocast on a CPU where asked, or with "auto" where the CPU has native bf16; fp32 otherwise
+        (a GPU trains as mixed_precision says)."""
+        if self.device.type != "cpu" or self.training_precision == "fp32":
+            return "fp32"
+        return "bf16" if self.training_precision == "bf16" or native_bf16() else "fp32"
+
     def predict(self, inputs):
-        precision = self.resolved_precision()
-        if precision == "fp32":
-            return super().predict(inputs)
-        kwargs = dict(inputs.kwargs)
-        if self._fast is None or self._fast[0] is not self._model or self._fast[1] != precision:
-            self._model.eval()
-            runner = _bf16_runner(self._model) if precision == "bf16" else _onnx_int8_runner(self._model, kwargs)
-            self._model.train()
-            self._fast = (self._model, precision, runner)
-        return self._fast[2](kwargs)
+        return self._runner(self.resolved_precision(), inputs.kwargs)(inputs.kwargs)
+
+    def _runner(self, precision: str, kwargs):
+        built = self._inference
+        if built is None or built[0] is not self._model or built[1] != precision:
+            with _BUILDING:
+                built = self._inference
+                if built is None or built[0] is not self._model or built[1] != precision:
+                    if precision == "int8":
+                        runner = _onnx_int8_runner(self.int8_bytes(kwargs))
+                    else:
+                        runner = _bf16_runner(self._model) if precision == "bf16" else _fp32_runner(self._model, self._mixed_precision)
+                    built = self._inference = (self._model, precision, runner)
+        return built[2]
+
+    def int8_bytes(self, example_kwargs) -> bytes:
+        """The int8 copy of the current weights: the one the package brought, else made now (seconds)."""
+        if self.int8_copy is None or self.int8_copy[0] is not self._model:
+            self.int8_copy = (self._model, int8_model_bytes(self._model, example_kwargs))
+        return self.int8_copy[1]
 
     def begin_update(self, inputs):
-        self._fast, self._updated = None, True  # the weights are about to change
-        return super().begin_update(inputs)
+        import torch
+
+        self.updated, self._inference, self.int8_copy = True, None, None  # the weights are about to change
+        bf16 = self.resolved_training_precision() == "bf16"
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            output, backprop = super().begin_update(inputs)
+        if bf16:  # thinc and the NER read fp32; autograd carries the gradient back through the cast
+            output.last_hidden_state = output.last_hidden_state.float()
+        return output, backprop
+
+    def to_device(self, device_type: str, device_id: int):
+        self._inference = None  # buffers move to new tensors; the twin would keep the old ones
+        return super().to_device(device_type, device_id)
+
+    def to_bytes(self):
+        data = super().to_bytes()
+        if self.int8_copy is None or self.int8_copy[0] is not self._model:
+            return data
+        return srsly.msgpack_dumps({**srsly.msgpack_loads(data), INT8_KEY: self.int8_copy[1]})
+
+    def from_bytes(self, bytes_data):
+        super().from_bytes(bytes_data)  # it reads its own keys and leaves ours
+        int8 = srsly.msgpack_loads(bytes_data).get(INT8_KEY)
+        self.int8_copy = (self._model, int8) if int8 else None
+        self._inference, self.updated = None, False
+        return self
+
+    def __getstate__(self):  # copies and pickles leave the inference copy behind (an ONNX session pickles not)
+        return {**self.__dict__, "_inference": None}
 
 
 def predicting_precision(nlp: Language) -> str:
-    """The precision `nlp`'s transformer predicts in now ("fp32" for any other transformer architecture)."""
+    """The precision `nlp`'s transformer predicts in now ("fp32" for any other transformer architecture).
+    Read by duck typing: an installed package imports its own copy of this module."""
     shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
-    return shim.resolved_precision() if isinstance(shim, PrecisionShim) else "fp32"
+    return shim.resolved_precision() if hasattr(shim, "resolved_precision") else "fp32"
+
+
+def keep_int8_copy(nlp: Language) -> bool:
+    """Make the int8 copy of `nlp`'s transformer now, so that nlp.to_disk stores it with the weights
+    and a package predicts in int8 without exporting anything (scripts/package.py). False where
+    ONNX Runtime is missing, the transformer is not this project's architecture, or it predicts in
+    fp32 whatever the setting (on a GPU, after an update)."""
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    if not hasattr(shim, "int8_bytes") or not _has_onnxruntime():
+        return False
+    precision, shim.inference_precision = shim.inference_precision, "int8"
+    try:  # one prediction in int8, so that the copy is made from the inputs spacy-transformers gives it
+        nlp("Anna Adler of Northwind Bank visited Lisbon.")
+    finally:
+        shim.inference_precision = precision
+    return shim.int8_copy is not None and shim.int8_copy[0] is shim._model
 
 
 def precision_overrides(precision: Optional[str]) -> dict:
@@ -311,6 +431,15 @@ def precision_overrides(precision: Optional[str]) -> dict:
     }
 
 
+def _replace_listener_cfg(tok2vec_model_cfg: dict, listener_model_cfg: dict) -> dict:
+    """spacy-transformers' replace_listener_cfg, pointing at this file's Tok2VecTransformer, which takes
+    the precision settings (spacy-transformers' v3 rejects them)."""
+    result = replace_listener_cfg(tok2vec_model_cfg, listener_model_cfg)
+    if result["@architectures"] == "spacy-transformers.Tok2VecTransformer.v3":
+        result["@architectures"] = "ner_distilbert.Tok2VecTransformer.v1"
+    return result
+
+
 @spacy.registry.architectures("ner_distilbert.TransformerModel.v1")
 def create_transformer_model(
     name: str,
@@ -320,26 +449,59 @@ def create_transformer_model(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     inference_precision: str = "auto",
+    training_precision: str = "auto",
 ):
-    """spacy-transformers.TransformerModel.v3 whose predictions on a CPU run in `inference_precision`:
-    "fp32" (v3 as it is), "bf16" (a bf16 copy of the weights, fp32 out), "int8" (ONNX Runtime, int8
-    weights), or "auto" (this CPU's best measured choice, see `auto_precision`). Training is fp32."""
+    """spacy-transformers.TransformerModel.v3 with a PrecisionShim: predictions on a CPU run in
+    `inference_precision`: "fp32", "bf16" (a bf16 copy of the weights, fp32 out), "int8" (ONNX Runtime,
+    int8 weights, activations quantized per row) or "auto" (this CPU kind's measured choice,
+    AUTO_PRECISION); training on a CPU runs the transformer in `training_precision`: "fp32", "bf16"
+    (autocast) or "auto" (bf16 where the CPU has native bf16)."""
+    from spacy_transformers.data_classes import HFObjects
     from spacy_transformers.layers.transformer_model import TransformerModel
 
     if inference_precision not in PRECISIONS:
         raise ValueError(f"inference_precision {inference_precision!r}: expected one of {PRECISIONS}")
+    if training_precision not in TRAINING_PRECISIONS:
+        raise ValueError(f"training_precision {training_precision!r}: expected one of {TRAINING_PRECISIONS}")
     model = TransformerModel(name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config)
-    shim = model.layers[0].shims[0]
-    shim.__class__ = PrecisionShim  # built by HFWrapper inside v3; only predict and begin_update differ
-    shim.inference_precision = inference_precision
-    model.attrs["inference_precision"] = inference_precision
+    model.layers[0].shims[0] = PrecisionShim(
+        HFObjects(None, None, None, tokenizer_config, transformer_config),
+        inference_precision=inference_precision, training_precision=training_precision,
+        fp32_only=bool(transformer_config.get("output_hidden_states") or transformer_config.get("output_attentions")),
+        mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config,
+    )
+    model.attrs.update(inference_precision=inference_precision, replace_listener_cfg=_replace_listener_cfg)
     model.init = functools.partial(_init_in_fp32, model.init)
     return model
 
 
+@spacy.registry.architectures("ner_distilbert.Tok2VecTransformer.v1")
+def create_tok2vec_transformer(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict,
+    pooling,
+    grad_factor: float = 1.0,
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    inference_precision: str = "auto",
+    training_precision: str = "auto",
+):
+    """spacy-transformers.Tok2VecTransformer.v3 over TransformerModel.v1: what `nlp.replace_listeners`
+    makes of a component that listened to this project's transformer."""
+    from spacy_transformers.layers import split_trf_batch, trfs2arrays
+    from thinc.api import chain
+
+    transformer = create_transformer_model(
+        name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config, inference_precision, training_precision
+    )
+    return chain(chain(transformer, split_trf_batch()), trfs2arrays(pooling, grad_factor))
+
+
 def _init_in_fp32(init, model, X=None, Y=None):
     """v3's init runs one prediction to learn the output width: fp32 then, or it would build an int8
-    copy of weights that training is about to change (and cost `spacy train` an ONNX export)."""
+    copy of weights that training is about to change."""
     shim = model.layers[0].shims[0]
     precision, shim.inference_precision = shim.inference_precision, "fp32"
     try:

@@ -41,12 +41,6 @@ def shim(nlp):
     return nlp.get_pipe("transformer").model.layers[0].shims[0]
 
 
-def test_config_names_the_precision_architecture():
-    config = spacy.util.load_config(CONFIG)
-    assert config["components"]["transformer"]["model"]["@architectures"] == "ner_distilbert.TransformerModel.v1"
-    assert config["components"]["transformer"]["model"]["inference_precision"] == "auto"
-
-
 @pytest.mark.parametrize("precision", ["bf16", pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed"))])
 def test_precision_outputs_fp32_close_to_fp32(saved_pipeline, precision):
     reference = hidden_states(spacy.load(saved_pipeline))
@@ -66,19 +60,27 @@ def test_auto_is_fp32_once_training_has_started(saved_pipeline):
     assert shim(nlp).resolved_precision() == "fp32"  # training evaluates in the precision it trains in
 
 
-def test_auto_never_picks_unmeasured_precisions(monkeypatch):
-    measured = (({"avx2", "fma"}, "int8" if HAS_ORT else "fp32"),)
-    unmeasured = (({"avx2", "avx512f", "avx512_vnni"}, "fp32"), ({"avx2", "avx512f", "amx_bf16"}, "fp32"), (set(), "fp32"))
-    for flags, expected in measured + unmeasured:
+def test_auto_by_cpu_kind(monkeypatch):
+    """AVX2 without AVX-512: int8 (with onnxruntime); AVX-512 with AMX: bf16; everything else fp32."""
+    kinds = (
+        ({"avx2", "fma"}, "int8" if HAS_ORT else "fp32"),
+        ({"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"}, "bf16"),
+        ({"avx2", "avx512f", "avx512_vnni"}, "fp32"),
+        ({"avx2", "avx512f", "amx_bf16"}, "fp32"),  # not the kind measured: no AMX int8 tiles
+        (set(), "fp32"),
+    )
+    for flags, expected in kinds:
         custom_functions.auto_precision.cache_clear()
         monkeypatch.setattr(custom_functions, "cpu_flags", lambda flags=flags: flags)
-        assert custom_functions.auto_precision() == expected
+        assert custom_functions.auto_precision() == expected, flags
     custom_functions.auto_precision.cache_clear()
 
 
 def test_bad_precision_is_refused():
     with pytest.raises(ValueError, match="inference_precision"):
         custom_functions.create_transformer_model("x", lambda docs: [], inference_precision="fp8")
+    with pytest.raises(ValueError, match="training_precision"):
+        custom_functions.create_transformer_model("x", lambda docs: [], training_precision="int8")
     with pytest.raises(ValueError, match="--precision"):
         precision_overrides("fp8")
     assert precision_overrides(None) == {}
@@ -90,36 +92,102 @@ def test_initialize_builds_no_int8_copy(tiny_transformer):
     config = spacy.util.load_config(CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "int8"}, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS])
-    assert shim(nlp)._fast is None and shim(nlp).inference_precision == "int8"
+    assert shim(nlp).int8_copy is None and shim(nlp).inference_precision == "int8"
 
 
 @pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
-def test_int8_copy_is_exported_once_per_weights(saved_pipeline, int8_cache, monkeypatch):
-    """The first load of a model exports and quantizes it (~20 s at distilbert-base's size); later loads,
-    in any process, read the cached copy. Other weights get their own."""
+def test_saved_int8_copy_predicts_without_exporting(saved_pipeline, tmp_path, monkeypatch):
+    """What scripts/package.py ships: the int8 copy inside the pipeline, so that the first prediction exports
+    nothing and needs no writable home. The same weights always give the same copy."""
     import torch
 
-    for old in int8_cache.glob("int8-*.onnx"):
-        old.unlink()
-    first = hidden_states(spacy.load(saved_pipeline, config={PRECISION: "int8"}))
-    cached = list(int8_cache.glob("int8-*.onnx"))
-    assert len(cached) == 1 and not list(int8_cache.glob("*.part"))
+    nlp = spacy.load(saved_pipeline, config={PRECISION: "int8"})
+    assert custom_functions.keep_int8_copy(nlp)
+    made = shim(nlp).int8_copy[1]
+    expected = hidden_states(nlp)
+    nlp.to_disk(tmp_path / "with_int8")
+    assert shim(spacy.load(saved_pipeline)).int8_copy is None
 
     def no_export(*args, **kwargs):
-        raise AssertionError("exported again although the cache holds this model")
+        raise AssertionError("exported although the pipeline holds its int8 copy")
 
     monkeypatch.setattr(torch.onnx, "export", no_export)
-    again = hidden_states(spacy.load(saved_pipeline, config={PRECISION: "int8"}))
-    assert all(numpy.array_equal(a, b) for a, b in zip(first, again))
-    nlp = spacy.load(saved_pipeline, config={PRECISION: "int8"})
-    with torch.no_grad():
-        next(shim(nlp)._model.parameters()).add_(0.01)
+    loaded = spacy.load(tmp_path / "with_int8", config={PRECISION: "int8"})
+    assert shim(loaded).int8_copy[1] == made
+    assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
     monkeypatch.undo()
-    hidden_states(nlp)
-    assert len(list(int8_cache.glob("int8-*.onnx"))) == 2
+    again = spacy.load(saved_pipeline, config={PRECISION: "int8"})
+    custom_functions.keep_int8_copy(again)
+    assert shim(again).int8_copy[1] == made
 
 
-def test_int8_requirements_match_requirements_txt():
-    """The wheel requires what requirements.txt pins (scripts/package.py puts INT8_REQUIREMENTS in its meta)."""
-    pins = (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().split()
-    assert set(custom_functions.INT8_REQUIREMENTS) <= set(pins)
+def test_int8_requirements_admit_what_requirements_txt_pins():
+    """The wheel requires ranges (scripts/package.py), and the versions the project is tested with are inside them."""
+    from packaging.requirements import Requirement
+
+    pins = dict(line.split("==") for line in (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().split() if "==" in line)
+    for requirement in map(Requirement, custom_functions.INT8_REQUIREMENTS):
+        assert "==" not in str(requirement.specifier) and requirement.specifier.contains(pins[requirement.name]), requirement
+
+
+def test_replace_listeners_keeps_the_precision_settings(saved_pipeline, tmp_path):
+    """nlp.replace_listeners gives the ner its own copy of the transformer; its config must still load."""
+    nlp = spacy.load(saved_pipeline, config={PRECISION: "bf16"})
+    expected = hidden_states(nlp)
+    nlp.replace_listeners("transformer", "ner", ["model.tok2vec"])
+    tok2vec = nlp.config["components"]["ner"]["model"]["tok2vec"]
+    assert tok2vec["@architectures"] == "ner_distilbert.Tok2VecTransformer.v1" and tok2vec["inference_precision"] == "bf16"
+    nlp.to_disk(tmp_path / "replaced")
+    again = spacy.load(tmp_path / "replaced")
+    docs = [again(" ".join(w)) for w in WORDS]
+    assert [d.text for d in docs] and hidden_states(again)[0].shape == expected[0].shape
+
+
+def test_hidden_states_asked_for_keep_fp32_after_loading(tiny_transformer, tmp_path):
+    """The fast copies give the last hidden state only, so a pipeline asking for all of them predicts in
+    fp32, also after spacy.load (which empties spacy-transformers' record of the transformer settings)."""
+    overrides = {"paths.transformer": str(tiny_transformer), PRECISION: "int8", "components.transformer.model.transformer_config": {"output_hidden_states": True}}
+    config = spacy.util.load_config(CONFIG, overrides=overrides, interpolate=True)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS])
+    nlp.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp")
+    assert shim(loaded).resolved_precision() == "fp32"
+    doc = loaded(" ".join(WORDS[0]))
+    assert len(doc._.trf_data.model_output.hidden_states) == 2  # embeddings and the one layer
+
+
+def test_precision_of_a_pipeline_built_by_another_copy_of_the_code(saved_pipeline):
+    """An installed package imports its own copy of custom_functions; evaluate reads the precision from it."""
+    import importlib
+
+    spec = importlib.util.spec_from_file_location("installed_package_code", custom_functions.__file__)
+    installed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(installed)  # registers its own architecture, as a package's __init__ does
+    try:
+        nlp = spacy.load(saved_pipeline, config={PRECISION: "bf16"})
+        assert type(shim(nlp)) is installed.PrecisionShim and custom_functions.predicting_precision(nlp) == "bf16"
+    finally:
+        importlib.reload(custom_functions)
+
+
+def test_training_in_bf16_autocast_gives_thinc_fp32(saved_pipeline):
+    """training_precision "bf16" (what "auto" runs on CPUs with native bf16): the transformer runs in
+    autocast, thinc gets fp32, the weights learn."""
+    import torch
+
+    nlp = spacy.load(saved_pipeline, config={"components.transformer.model.training_precision": "bf16"})
+    before = next(shim(nlp)._model.parameters()).detach().clone()
+    examples = [gold_example(nlp.vocab, w, ["O"] * (len(w) - 1) + ["B-LOC"]) for w in WORDS]
+    linear = next(m for m in shim(nlp)._model.modules() if isinstance(m, torch.nn.Linear))
+    seen = []
+    hooks = [
+        linear.register_forward_hook(lambda module, args, output: seen.append(("linear", output.dtype))),
+        shim(nlp)._model.register_forward_hook(lambda module, args, output: seen.append(("output", output.last_hidden_state.dtype))),
+    ]
+    losses = nlp.update(examples, sgd=custom_functions.create_torch_adam(1e-3), losses={})
+    for hook in hooks:
+        hook.remove()
+    assert seen == [("linear", torch.bfloat16), ("output", torch.float32)] and numpy.isfinite(losses["ner"])
+    assert not torch.equal(before, next(shim(nlp)._model.parameters()))
+    assert shim(nlp).resolved_precision() == "fp32"

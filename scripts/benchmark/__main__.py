@@ -1,4 +1,5 @@
 """The benchmark's CLI and the run that ties its parts together (see the package docstring)."""
+import contextlib
 import multiprocessing
 import os
 import platform
@@ -15,8 +16,11 @@ from wasabi import msg
 from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.report import check_targets, median_of_rounds, print_table, summarise
-from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling
+from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling, skipped
 
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def in_child(function, *args):
@@ -49,8 +53,27 @@ def run_benchmark(
     rounds: int = 1,
 ) -> dict:
     threads = threads or os.cpu_count() or 1
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(threads)  # the children inherit it
+    with children_threads(threads):
+        return _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, spacy_overrides, pipe_buffer, gemm_seconds, rounds)
+
+
+@contextlib.contextmanager
+def children_threads(threads: int):
+    """OMP_NUM_THREADS and MKL_NUM_THREADS for the measuring children (they inherit them), put back afterwards:
+    the caller (a test session, a notebook) keeps its own."""
+    saved = {variable: os.environ.get(variable) for variable in THREAD_VARIABLES}
+    os.environ.update({variable: str(threads) for variable in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for variable, value in saved.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
+
+
+def _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, spacy_overrides, pipe_buffer, gemm_seconds, rounds) -> dict:
     if gpu:
         from scripts.gpu import use_device
 
@@ -93,9 +116,12 @@ def run_benchmark(
         for dtype, why in skipped.items():
             msg.warn(f"{dtype} GEMM skipped: {why}")
         results = []
+        not_measured = {f"{task}:{system}": skipped(system, gpu) for task, systems in SYSTEMS.items() for system in systems if skipped(system, gpu)}
+        for name, why in not_measured.items():
+            msg.warn(f"{name} not measured: {why}")
         for round_number in range(1, rounds + 1):
             for task, systems in SYSTEMS.items():
-                for system in systems:
+                for system in (s for s in systems if f"{task}:{system}" not in not_measured):
                     msg.text(f"Measuring {task} of {system}{f' (round {round_number} of {rounds})' if rounds > 1 else ''} ...")
                     result = in_child(measure, task, system, settings)
                     msg.text(f"  {result['words'] / result['seconds']:.0f} words/s, peak {result['peak_mib']:.0f} MiB")
@@ -127,6 +153,7 @@ def run_benchmark(
         },
         "ceiling": ceiling,
         "results": rows,
+        "not_measured": not_measured,
         "targets": targets,
     }
     output.parent.mkdir(parents=True, exist_ok=True)

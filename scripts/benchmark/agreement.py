@@ -64,6 +64,7 @@ def tags_and_f1(pipeline: Path, precision: str, test_sents):
 def main(
     output: Path = typer.Option(Path("metrics/agreement.json"), "--output", "-o"),
     model_dir: Optional[Path] = typer.Option(None, help="The benchmark's random DistilBERT (built if missing)"),
+    trained: Optional[Path] = typer.Option(None, help="Keep the trained pipeline here; when it exists, compare precisions on it without training again"),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False),
     precisions: str = typer.Option("fp32,int8,bf16", help="Comma-separated; fp32 first"),
     n_train: int = typer.Option(512), n_dev: int = typer.Option(150), n_test: int = typer.Option(600),
@@ -76,15 +77,21 @@ def main(
     torch.set_num_threads(threads or os.cpu_count() or 1)
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        if model_dir is None or not (model_dir / "config.json").exists():
-            model_dir = build_transformer(Path(model_dir or Path(tmp) / "distilbert"), Shape(), seed)
-        nlp, history = train(model_dir, config, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate)
-        nlp.to_disk(Path(tmp) / "trained")
-        del nlp
+        trained = trained or Path(tmp) / "trained"
+        if (trained / "config.cfg").exists():
+            history = srsly.read_json(trained / "training_history.json")
+            msg.info(f"{trained}: trained before ({len(history)} epochs, dev F1 {history[-1]['dev_f1']:.3f}); not training again")
+        else:
+            if model_dir is None or not (model_dir / "config.json").exists():
+                model_dir = build_transformer(Path(model_dir or Path(tmp) / "distilbert"), Shape(), seed)
+            nlp, history = train(model_dir, config, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate)
+            nlp.to_disk(trained)
+            srsly.write_json(trained / "training_history.json", history)
+            del nlp
         test = gold_sentences(n_test, seed + 3)
         results, reference = {}, None
         for precision in precisions.split(","):
-            tags, f1, seconds = tags_and_f1(Path(tmp) / "trained", precision, test)
+            tags, f1, seconds = tags_and_f1(trained, precision, test)
             reference = reference or tags
             agreement = sum(a == b for a, b in zip(tags, reference)) / len(reference)
             results[precision] = {"agreement_with_fp32": agreement, "test_f1": f1, "pipe_seconds": seconds}

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from scripts.conll import HF_LABELS
+from scripts.custom_functions import native_bf16
 
 IOB_LABELS = list(HF_LABELS)  # the notebook's label list
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass
@@ -57,16 +58,12 @@ def flops_per_sequence(n_pieces: int, shape: Shape, n_labels: int = len(IOB_LABE
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
     """The CPU's model name and which of the flags that decide matmul speed it has, read as the
     pipeline's "auto" precision reads them (custom_functions.cpu_flags)."""
-    from scripts.custom_functions import cpu_flags
+    from scripts.custom_functions import cpu_flags, cpu_kind
 
     text = cpuinfo.read_text() if cpuinfo.exists() else ""
     model_name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
     flags = cpu_flags(cpuinfo)
-    return {"model_name": model_name, "flags": {flag: flag in flags for flag in CPU_FLAGS}}
-
-
-def native_bf16(cpu: dict) -> bool:
-    return cpu["flags"]["avx512_bf16"] or cpu["flags"]["amx_bf16"]
+    return {"model_name": model_name, "kind": cpu_kind(flags), "flags": {flag: flag in flags for flag in CPU_FLAGS}}
 
 
 def sync(gpu: bool) -> None:
@@ -86,7 +83,7 @@ def gemm_rates(shape: Shape, batch_size: int, gpu: bool, seconds: float = 1.0) -
         dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
     else:
         dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-        if not native_bf16(cpu_info()):
+        if not native_bf16():
             del dtypes["bf16"]
             skipped["bf16"] = "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, it is no ceiling"
     device = "cuda" if gpu else "cpu"

@@ -3,6 +3,7 @@
 `measure` and `measure_ceiling` run in a child process (`__main__.in_child`), so the peak memory
 each reports is its own.
 """
+import functools
 import os
 import random
 import resource
@@ -13,8 +14,15 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 from scripts.benchmark.ceiling import IOB_LABELS, Shape, sync, gemm_rates
 
-SYSTEMS = {"inference": ("spacy", "spacy-fp32", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"), "training": ("spacy", "hf")}
+SYSTEMS = {
+    "inference": ("spacy", "spacy-fp32", "spacy-same-batches", "hf", "hf-sorted", "hf-bf16", "hf-pipeline"),
+    "training": ("spacy", "spacy-fp32", "spacy-bf16", "hf", "hf-bf16"),
+}
+# bf16 autocast, measured on CPUs with native bf16 only (elsewhere bf16 is emulated: no baseline, no gain);
+# hf-bf16 is HF at its best on such a CPU.
+NATIVE_BF16_ONLY = ("hf-bf16", "spacy-bf16")
 PRECISION = "components.transformer.model.inference_precision"
+TRAINING_PRECISION = "components.transformer.model.training_precision"
 # Untimed training batches before the clock starts, for both systems. spaCy's Language.update calls each
 # component's finish_update right after that component's own update, so the transformer's optimizer step
 # for a batch runs at the next update, once the NER has backpropagated into it: the first update leaves the
@@ -142,6 +150,7 @@ def measure(task: str, system: str, settings: Settings) -> dict:
             "spacy-same-batches": _infer_spacy_same_batches,
             "hf": _infer_hf,
             "hf-sorted": _infer_hf_sorted,
+            "hf-bf16": _infer_hf_bf16,
             "hf-pipeline": _infer_hf_pipeline,
         }
         seconds = infer[system](settings)
@@ -196,10 +205,11 @@ def pipeline_batching(settings: Settings) -> Tuple[int, int]:
     return config["nlp"]["batch_size"], config["components"]["transformer"]["max_batch_items"]
 
 
-def _infer_hf(settings: Settings, sort_like_pipeline: bool = False) -> float:
+def _infer_hf(settings: Settings, sort_like_pipeline: bool = False, bf16: bool = False) -> float:
     """The notebook's path done well. With `sort_like_pipeline`, the forward batches the shipped pipeline makes:
     buffer nlp.batch_size sentences, sort them by length into batches of at most max_batch_items padded words
-    (spacy-transformers' own batch_by_length), so a speed-up over it is more than sorting."""
+    (spacy-transformers' own batch_by_length), so a speed-up over it is more than sorting. With `bf16`, in
+    torch's CPU autocast to bf16."""
     from spacy_transformers.util import batch_by_length
 
     tokenizer, model, torch = load_hf(settings)
@@ -208,7 +218,7 @@ def _infer_hf(settings: Settings, sort_like_pipeline: bool = False) -> float:
 
     def forward(batch):
         encoded = tokenizer(list(batch), is_split_into_words=True, truncation=True, padding=True, return_tensors="pt")
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=settings.gpu):
+        with torch.inference_mode(), autocast(torch, settings.gpu, bf16):
             logits = model(**{k: v.to(device) for k, v in encoded.items()}).logits
         predicted = logits.argmax(-1).tolist()
         tags = []
@@ -239,6 +249,17 @@ def _infer_hf_sorted(settings: Settings) -> float:
     return _infer_hf(settings, sort_like_pipeline=True)
 
 
+def _infer_hf_bf16(settings: Settings) -> float:
+    return _infer_hf(settings, sort_like_pipeline=True, bf16=True)
+
+
+def autocast(torch, gpu: bool, cpu_bf16: bool):
+    """fp16 autocast on a GPU (the notebook's fp16), bf16 autocast on a CPU where asked, else nothing."""
+    if gpu:
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
+
+
 def _infer_hf_pipeline(settings: Settings) -> float:
     from transformers import pipeline
 
@@ -254,13 +275,16 @@ def _infer_hf_pipeline(settings: Settings) -> float:
     return _timed(run, list(_batches(strings, settings.batch_size)), settings.gpu)
 
 
-def spacy_training_step(settings: Settings):
-    """nlp.update with the config's optimizer and dropout, and the batches it runs on."""
+def spacy_training_step(settings: Settings, precision: str = ""):
+    """nlp.update with the config's optimizer and dropout (and training_precision: "auto" is bf16 autocast on
+    CPUs with native bf16), and the batches it runs on; with `precision`, that training_precision."""
     from spacy.training import Example
 
-    nlp, optimizer = load_spacy(settings, settings.train_sentences)
+    overrides = {TRAINING_PRECISION: precision} if precision else {}
+    nlp, optimizer = load_spacy(Settings(**{**vars(settings), "spacy_overrides": {**settings.spacy_overrides, **overrides}}), settings.train_sentences)
     examples = [gold_example(nlp.vocab, w, t) for w, t in settings.train_sentences]
     dropout = nlp.config["training"]["dropout"]
+    NOTES["training_precision"] = nlp.get_pipe("transformer").model.layers[0].shims[0].resolved_training_precision()
 
     def run(batch: List[Example]):
         nlp.update(batch, sgd=optimizer, drop=dropout, losses={})
@@ -268,8 +292,8 @@ def spacy_training_step(settings: Settings):
     return run, list(_batches(examples, settings.batch_size))
 
 
-def hf_training_step(settings: Settings):
-    """One step of an HF-Trainer-style loop, and the batches it runs on."""
+def hf_training_step(settings: Settings, bf16: bool = False):
+    """One step of an HF-Trainer-style loop (with `bf16`, in CPU autocast to bf16), and the batches it runs on."""
     tokenizer, model, torch = load_hf(settings)
     model.train()
     device = next(model.parameters()).device
@@ -291,7 +315,7 @@ def hf_training_step(settings: Settings):
                 previous = word
             labels.append(row)
         inputs = {k: v.to(device) for k, v in encoded.items()}
-        with torch.autocast("cuda", dtype=torch.float16, enabled=settings.gpu):
+        with autocast(torch, settings.gpu, bf16):
             loss = model(**inputs, labels=torch.tensor(labels, device=device)).loss
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -303,7 +327,22 @@ def hf_training_step(settings: Settings):
     return run, list(_batches(settings.train_sentences, settings.batch_size))
 
 
-TRAINING_STEPS = {"spacy": spacy_training_step, "hf": hf_training_step}
+TRAINING_STEPS = {
+    "spacy": spacy_training_step,
+    "spacy-fp32": functools.partial(spacy_training_step, precision="fp32"),
+    "spacy-bf16": functools.partial(spacy_training_step, precision="bf16"),
+    "hf": hf_training_step,
+    "hf-bf16": functools.partial(hf_training_step, bf16=True),
+}
+
+
+def skipped(system: str, gpu: bool) -> str:
+    """Why `system` is not measured on this machine ("" when it is)."""
+    from scripts.custom_functions import native_bf16
+
+    if system in NATIVE_BF16_ONLY and (gpu or not native_bf16()):
+        return "a GPU run has its own fp16" if gpu else "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, no baseline"
+    return ""
 
 
 def measure_ceiling(settings: Settings, shape: Shape, seconds: float) -> tuple:

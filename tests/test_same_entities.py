@@ -1,0 +1,73 @@
+"""A text gets the same entities however the model is called: from 8 threads at once, alone or in a batch
+of 256, shuffled, under another max_batch_items; in every precision this CPU runs (bf16 is emulated on
+CPUs without native bf16: slower, the same code). The model is the tests' trained tiny pipeline, on
+invented news sentences of CoNLL-2003's lengths.
+"""
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import spacy
+
+from scripts.custom_functions import _has_onnxruntime, create_torch_adam, predicting_precision
+from scripts.synthetic_news import generate_texts
+
+pytestmark = pytest.mark.slow
+PRECISION = "components.transformer.model.inference_precision"
+PRECISIONS = ["fp32", "bf16", pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed"))]
+TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]
+
+
+def entities(doc):
+    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+
+
+@pytest.fixture(scope="module", params=PRECISIONS)
+def loaded(request, tiny_pipeline):
+    """The pipeline in one precision and each text's entities when it is tagged alone."""
+    nlp = spacy.load(tiny_pipeline, config={PRECISION: request.param})
+    assert predicting_precision(nlp) == request.param
+    alone = [entities(nlp(text)) for text in TEXTS]
+    assert sum(map(len, alone)) > len(TEXTS) // 2, "the pipeline finds too few entities for the comparison to say much"
+    return nlp, alone
+
+
+def differences(found, expected):
+    return [i for i, (ours, theirs) in enumerate(zip(found, expected)) if ours != theirs]
+
+
+def in_threads(nlp, n_threads=8, n_calls=1200):
+    order = [i % len(TEXTS) for i in range(n_calls)]
+    random.Random(0).shuffle(order)
+    with ThreadPoolExecutor(n_threads) as pool:
+        return order, list(pool.map(lambda i: entities(nlp(TEXTS[i])), order))
+
+
+def test_threads_get_what_a_call_alone_gets(loaded):
+    nlp, alone = loaded
+    order, found = in_threads(nlp)
+    assert differences(found, [alone[i] for i in order]) == []
+
+
+def test_batches_shuffles_and_batch_sizes_change_nothing(loaded):
+    nlp, alone = loaded
+    assert differences([entities(doc) for doc in nlp.pipe(TEXTS, batch_size=256)], alone) == []
+    order = list(range(len(TEXTS)))
+    random.Random(1).shuffle(order)
+    shuffled = [entities(doc) for doc in nlp.pipe([TEXTS[i] for i in order], batch_size=256)]
+    assert differences(shuffled, [alone[i] for i in order]) == []
+    transformer = nlp.get_pipe("transformer")
+    for max_batch_items in (64, 8192):
+        transformer.cfg["max_batch_items"] = max_batch_items
+        assert differences([entities(doc) for doc in nlp.pipe(TEXTS, batch_size=256)], alone) == [], max_batch_items
+
+
+def test_threads_exact_again_after_an_update(tiny_pipeline):
+    """Training switches the torch module to train(); predictions after it run without dropout all the same."""
+    nlp = spacy.load(tiny_pipeline)
+    examples = [spacy.training.Example.from_dict(nlp.make_doc(text), {"entities": []}) for text in TEXTS[:4]]
+    nlp.update(examples, sgd=create_torch_adam(1e-4), drop=0.1)
+    assert nlp.get_pipe("transformer").model.layers[0].shims[0]._model.training
+    alone = [entities(nlp(text)) for text in TEXTS]
+    order, found = in_threads(nlp)
+    assert differences(found, [alone[i] for i in order]) == []
