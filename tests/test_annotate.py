@@ -1,4 +1,4 @@
-"""scripts/annotate.py: a file in, a file out; bad lines, --strict, --resume after a real kill, stdin."""
+"""scripts/annotate: a file in, a file out; bad lines, --strict, --resume after a real kill, stdin, --code in every engine."""
 import json
 import os
 import signal
@@ -11,7 +11,11 @@ import pytest
 
 import scripts.custom_functions  # noqa: F401 -- functions the model's config may name
 from conftest import PROJECT_DIR
-from scripts.annotate import AnnotateError, Annotator, BadLineError, Item, annotate, parse_line, resume_point
+from scripts.annotate.annotator import Annotator
+from scripts.annotate.lines import AnnotateError, BadLineError, Item, chunked, parse_line
+from scripts.annotate.resume import resume_point
+from scripts.annotate.run import annotate
+from scripts.annotate.texts import stream_texts, write_input
 
 TEXTS = [
     "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won. Shares in Redstone Motors fell.",
@@ -27,6 +31,19 @@ def run_cli(*args: str, stdin: bytes = b"", **kwargs) -> subprocess.CompletedPro
 
 def read_jsonl(path: Path) -> list:
     return [json.loads(line) for line in path.read_text(encoding="utf8").splitlines()]
+
+
+def marking_code(folder: Path) -> tuple:
+    """A --code file that brings the project's functions (which the model's config names) and writes the id
+    of each process that runs it into a marker file: (the code file, the marker file)."""
+    marker = folder / "ran_in.txt"
+    code = folder / "my_functions.py"
+    code.write_text(
+        "import os\n\nimport scripts.custom_functions  # noqa: F401\n\n"
+        f"with open({str(marker)!r}, 'a') as stream:\n    stream.write(f'{{os.getpid()}}\\n')\n",
+        encoding="utf8",
+    )
+    return code, marker
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +167,6 @@ def test_cli_reads_stdin_and_counts_errors_then_strict_exits_1(model, tmp_path):
 @pytest.mark.slow  # processes that import torch and load the model
 def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     """A real run killed part way (SIGKILL once lines are out), then --resume: the file an uninterrupted run writes."""
-    from scripts.annotate_memory import write_input
-
     source = write_input(tmp_path / "in.txt", 4_000)
     with source.open("ab") as stream:
         stream.write(b"bad \xff line\n")
@@ -179,19 +194,28 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
 
 
 @pytest.mark.slow  # processes that import torch and load the model
-def test_two_processes_write_what_one_does(model, annotator, tmp_path):
+def test_two_processes_write_what_one_does_and_run_the_code_file(model, annotator, tmp_path):
     (tmp_path / "in.txt").write_text("\n".join(TEXTS * 20) + "\n", encoding="utf8")
+    code, marker = marking_code(tmp_path)
     annotator.close()
     annotate("unused", str(tmp_path / "in.txt"), tmp_path / "one.jsonl", annotator=annotator, batch_size=16)
-    annotate(model, str(tmp_path / "in.txt"), tmp_path / "two.jsonl", n_process=2, batch_size=16, sentences=True)
+    annotate(model, str(tmp_path / "in.txt"), tmp_path / "two.jsonl", n_process=2, batch_size=16, sentences=True, code=code)
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert len(set(marker.read_text().split())) == 2 and str(os.getpid()) not in marker.read_text().split()  # each worker ran it
+
+
+def test_code_file_runs_although_the_projects_functions_are_loaded(model, tmp_path):
+    """--code FILE with the local engine in a process that has imported scripts.custom_functions (as the
+    CLI does): the file still runs, once, before the model loads."""
+    code, marker = marking_code(tmp_path)
+    (tmp_path / "in.txt").write_text("Anna Brandt went to Oslo .\n", encoding="utf8")
+    annotate(model, str(tmp_path / "in.txt"), tmp_path / "out.jsonl", code=code)
+    annotate(model, str(tmp_path / "in.txt"), tmp_path / "again.jsonl", code=code)
+    assert marker.read_text().split() == [str(os.getpid())]
 
 
 def test_memory_zones_and_reloads_change_no_output_and_free_the_strings(model, tmp_path):
-    from scripts.annotate import chunked
-    from scripts.annotate_memory import stream_texts
-
-    items = [Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(3000))]
+    items = [Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(1500))]
     plain = Annotator(model, zone_texts=0, reload_strings=0)
     zoned = Annotator(model, zone_texts=500, warmup_texts=500, reload_strings=0)
     reloaded = Annotator(model, zone_texts=250, warmup_texts=250, reload_strings=400)
@@ -202,16 +226,15 @@ def test_memory_zones_and_reloads_change_no_output_and_free_the_strings(model, t
             after_warmup = len(zoned.nlp.vocab.strings)
     zoned.close()
     assert after_warmup > base
-    assert len(plain.nlp.vocab.strings) > after_warmup + 3000  # ~2 new strings a text without zones
+    assert len(plain.nlp.vocab.strings) > after_warmup + 1000  # the 1000 texts after the warm-up keep bringing new strings
     # Only the warm-up's strings stay: each zone's went when it was left.
     assert len(zoned.nlp.vocab.strings) == after_warmup
-    assert reloaded.reloads >= 3 and plain.reloads == zoned.reloads == 0
+    assert reloaded.reloads >= 2 and plain.reloads == zoned.reloads == 0
 
 
 def test_precision_reaches_the_loaded_pipeline(model):
     """--precision becomes spacy.load's config overrides, for every engine's Annotator (and after reloads)."""
-    from scripts.custom_functions import predicting_precision
-    from scripts.custom_functions import precision_overrides
+    from scripts.custom_functions import precision_overrides, predicting_precision
 
-    annotator = Annotator(model, config=precision_overrides("fp32"))
-    assert predicting_precision(annotator.nlp) == "fp32" and annotator.config == precision_overrides("fp32")
+    annotator = Annotator(model, config=precision_overrides("bf16"))  # not what "auto" picks on any CPU kind measured
+    assert predicting_precision(annotator.nlp) == "bf16" and annotator.config == precision_overrides("bf16")

@@ -1,13 +1,15 @@
-"""annotate --engine ray: on a local Ray with 2 CPUs, the same bytes as the local engine, bad lines included."""
+"""annotate --engine ray: on a local Ray with 2 CPUs, the same bytes as the local engine, bad lines included,
+and the --code file run in each actor."""
 import json
-import time
 
 import pytest
 
 pytest.importorskip("ray")
 
 import scripts.custom_functions  # noqa: E402,F401 -- functions the model's config may name
-from scripts.annotate import Annotator, annotate  # noqa: E402
+from scripts.annotate.annotator import Annotator  # noqa: E402
+from scripts.annotate.run import annotate  # noqa: E402
+from test_annotate import marking_code  # noqa: E402
 
 
 @pytest.mark.slow
@@ -17,10 +19,10 @@ def test_ray_writes_what_local_writes(tiny_pipeline, tmp_path):
     lines[5], lines[17] = "not json", '{"text": 1}'
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
     annotate("unused", str(tmp_path / "in.jsonl"), tmp_path / "local.jsonl", annotator=Annotator(model, source=str(tmp_path / "in.jsonl")), batch_size=8)
-    start = time.perf_counter()
-    summary = annotate(model, str(tmp_path / "in.jsonl"), tmp_path / "ray.jsonl", engine="ray", n_process=2, batch_size=8)
-    print(f"ray engine: {time.perf_counter() - start:.1f} s for {summary.lines} lines (local Ray start, 2 actors loading the model, stop)")
+    code, marker = marking_code(tmp_path)
+    summary = annotate(model, str(tmp_path / "in.jsonl"), tmp_path / "ray.jsonl", engine="ray", n_process=2, batch_size=8, code=code)
     assert summary.lines == 40 and summary.errors == 2
+    assert len(set(marker.read_text().split())) == 2  # each actor ran it
     assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     import ray
 

@@ -1,5 +1,6 @@
 """The config is the model: it validates, it trains with plain `spacy train` on a CPU, the same seed
 gives the same scores, and the train step stops with advice (no traceback) when a GPU or the hub is missing."""
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import spacy
 import srsly
 
 from conftest import PROJECT_DIR
+from scripts.corpus import convert
 from scripts.gpu import gpu_problem
 from scripts.train import override_args
 
@@ -59,6 +61,33 @@ def test_no_gpu_stops_with_advice(demo_corpus, tmp_path):
     assert "GPU 0 was asked for, but" in output and "--vars.gpu_id -1" in output and "spacy project run demo" in output
     assert "Traceback" not in result.stdout + result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_learning_rate_decays_over_max_steps_in_the_config_and_the_demo():
+    """total_steps is a number (spaCy's debug data resolves the optimizer without interpolating), so it
+    must be kept equal to max_steps by hand: in the config and in the demo's overrides."""
+    from weasel.util import load_project_config
+
+    config = spacy.util.load_config(CONFIGS[0])
+    assert config["training"]["optimizer"]["learn_rate"]["total_steps"] == config["training"]["max_steps"]
+    demo_vars = shlex.split(load_project_config(PROJECT_DIR)["vars"]["demo_vars"])
+    demo = override_args(demo_vars[demo_vars.index("--vars.train_overrides") + 1])
+    demo_overrides = dict(zip(demo[::2], demo[1::2]))
+    assert demo_overrides["--training.optimizer.learn_rate.total_steps"] == demo_overrides["--training.max_steps"]
+
+
+def test_spacy_debug_data_passes_its_checks_on_the_demo_corpus(demo_conll_dir, tiny_transformer, tmp_path, capsys):
+    """What a user runs first on their own data (`python -m spacy debug data CONFIG --code ... --paths.train
+    ... --paths.dev ...`), in this process; one sentence a Doc so there are enough Docs for its checks."""
+    from spacy.cli.debug_data import debug_data
+
+    import scripts.custom_functions  # noqa: F401 -- what --code does
+
+    convert(tmp_path, 1, conll_dir=demo_conll_dir)
+    overrides = {"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "dev.spacy"), "paths.transformer": str(tiny_transformer)}
+    debug_data(CONFIGS[0], config_overrides=overrides, silent=False)  # exits 1 on any failed check
+    output = " ".join(capsys.readouterr().out.split())
+    assert "Pipeline can be initialized with data" in output and "checks passed" in output and "error" not in output
 
 
 def test_train_overrides_become_spacy_train_options():

@@ -31,6 +31,7 @@ def check_doc(doc, text: str) -> None:
         assert ent.sent.start <= ent.start and ent.end <= ent.sent.end  # within one sentence
 
 
+@pytest.mark.slow  # seconds of prediction
 def test_a_100k_word_text(nlp):
     """One Doc of 100,000 words: the transformer reads it in strided windows, every word gets a vector."""
     words = "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won . Shares in Redstone Motors fell 3 percent".split()

@@ -15,7 +15,10 @@ from typer.testing import CliRunner
 
 from scripts.errors import MISSED, SPURIOUS, confusion_table, error_examples, match_entities, match_examples
 from scripts.package import model_readme
-from scripts.report import best_evaluation, build_report, loss_per_step, main, read_training_log
+from scripts.report.__main__ import main
+from scripts.report.build import build_report
+from scripts.report.confusion import label_colours
+from scripts.report.training import best_evaluation, loss_per_step, read_training_log
 from scripts.scoring import crosscheck
 
 VOCAB = spacy.blank("en").vocab
@@ -142,6 +145,8 @@ def test_report_builds_from_a_run_folder_with_its_pictures_inside(tmp_path):
     for kind in ("type", "boundary", "boundary+type", "missed", "spurious"):
         assert f"<h3>{kind} <small>" in page
     assert "Northwind Bank" in page
+    assert page.count('<mark class="entity"') >= 10  # the examples, drawn by displaCy
+    assert "“Anna Brandt” PER → “Brandt” PER" in page  # the boundary error's row says which entity it is about
 
 
 def test_missing_inputs_are_named_on_the_page(tmp_path):
@@ -198,3 +203,35 @@ def test_model_readme_has_the_per_type_table_and_sources():
     assert readme.startswith("# en_ner_test 1.0.0\n\nEnglish NER.")
     assert "| LOC | 100.00 | 100.00 | 100.00 | 2 |\n| PER | 50.00 | 25.00 | 33.33 | 4 |\n| **all** | **50.00** | **25.00** | **33.33** | 6 |" in readme
     assert "- [lhoestq/conll2003](https://huggingface.co/datasets/lhoestq/conll2003): data terms" in readme
+
+
+def test_many_and_long_labels_get_colours_and_a_picture(tmp_path):
+    """OntoNotes' 18 types and WNUT's `creative-work`: every label is marked in its own colour (displaCy's own
+    where it has one), and the per-type picture grows with the labels instead of crowding them."""
+    from PIL import Image
+
+    ontonotes = ["CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP", "ORDINAL", "ORG", "PERCENT",
+                 "PERSON", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]
+    labels = ontonotes + ["creative-work", "PER", "MISC"]
+    colours = label_colours(labels)
+    assert colours["ORG"] == "#7aecec" and colours["PERSON"] == "#aa9cfc"  # displaCy's
+    assert all(colours[label] for label in labels) and colours["creative-work"] == label_colours(["creative-work"])["creative-work"]
+    assert len(set(colours.values())) >= 15
+    paths = write_run(tmp_path)
+    words = [f"w{i}" for i in range(2 * len(labels))]
+    gold = [(2 * i, 2 * i + 1, label) for i, label in enumerate(labels)]
+    predicted = [(2 * i, 2 * i + 1, labels[(i + 1) % len(labels)]) for i in range(len(labels))]  # every type confused with the next
+    examples = [Example(doc(predicted, words), doc(gold, words))]
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(paths["corpus"] / "test.spacy")
+    DocBin(docs=[eg.predicted for eg in examples]).to_disk(paths["metrics"] / "test_predictions.spacy")
+    scores = Scorer.score_spans(examples, "ents")
+    srsly.write_json(paths["metrics"] / "test.json", scores)
+    srsly.write_json(paths["metrics"] / "crosscheck.json", crosscheck(examples, scores))
+    output = paths["metrics"] / "report.html"
+    assert build_report(paths["training"], paths["corpus"], paths["metrics"], output, per_kind=30) == []
+    page = output.read_text(encoding="utf8")
+    for label in labels:
+        assert f"<td>{label}</td>" in page  # its row in the per-type table
+    assert f"background: {colours['creative-work']}" in page
+    width, height = Image.open(paths["metrics"] / "report_per_type.png").size
+    assert height >= 0.22 * len(labels) * 2 * 100  # rows of bars, not columns crowding their names

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from scripts.annotate import DEFAULT_CODE
+from scripts.annotate.annotator import DEFAULT_CODE
 from scripts.serve.app import MAX_BODY_BYTES, Metrics, create_app
 from scripts.serve.batcher import MicroBatcher, Pipeline
 

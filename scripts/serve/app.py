@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scripts.annotate import Item, check_text
+from scripts.annotate.lines import Item, check_text
 from scripts.serve.batcher import NotReady, QueueFull
 
 log = logging.getLogger("scripts.serve")

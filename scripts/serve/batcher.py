@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, List, Optional
 
-from scripts.annotate import Annotator, Item, sentence_problem
+from scripts.annotate.annotator import Annotator, sentence_problem
+from scripts.annotate.lines import Item
 
 log = logging.getLogger("scripts.serve")
 WARMUP_TEXT = "Warm-up: Reuters reported from London that the European Commission met on Monday."

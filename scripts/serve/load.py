@@ -27,7 +27,8 @@ from typing import Dict, List, Optional
 
 import typer
 
-from scripts.annotate import DEFAULT_CODE, doc_result, load_pipeline
+from scripts.annotate.annotator import DEFAULT_CODE, load_pipeline
+from scripts.annotate.lines import doc_result
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 HOST = "127.0.0.1"

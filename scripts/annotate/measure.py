@@ -1,21 +1,19 @@
 """Measure what `annotate` costs over a long stream: memory and texts/s, with and without memory zones,
-and per engine. A measuring tool, not a test: it prints series and tables (and JSON with --output).
+and per engine. A measuring tool, not a test (no test imports it): it prints series and tables, and
+JSON with --output, which records the CPU's flags (scripts.custom_functions.cpu_flags) and the load average.
 
     # RSS, strings and texts/s every 10k texts, a fresh process per setting (zone 0: no zones)
-    python -m scripts.annotate_memory zones MODEL --n-texts 200000 --zone 0:0:0 --zone 20000
+    python -m scripts.annotate.measure zones MODEL --n-texts 200000 --zone 0:0:0 --zone 20000
     # the settings' texts/s against the first, interleaved chunk by chunk in one process
-    python -m scripts.annotate_memory throughput MODEL --n-texts 100000 --zone 0:0:0 --zone 2000:0:0 --zone 20000
+    python -m scripts.annotate.measure throughput MODEL --n-texts 100000 --zone 0:0:0 --zone 2000:0:0 --zone 20000
     # texts/s and peak memory of the whole process tree, per engine, on one input
-    python -m scripts.annotate_memory engines MODEL --n-texts 20000
+    python -m scripts.annotate.measure engines MODEL --n-texts 20000
 
-The texts are short invented news sentences (scripts/synthetic_news.py), each with a reference
-number and, every other text, an invented name: ~2 strings per text that spaCy has not seen,
-as in a real stream of short texts, where names, numbers and typos keep coming.
+The texts are scripts/annotate/texts.py's stream of short invented news texts. docs/annotate.md has
+the figures and the commands that gave them.
 """
 import json
 import os
-import random
-import string
 import subprocess
 import sys
 import threading
@@ -26,26 +24,9 @@ from typing import Dict, Iterator, List, Optional
 import typer
 from wasabi import msg
 
+from scripts.annotate.texts import stream_texts, write_input
+
 app = typer.Typer(add_completion=False, help=__doc__)
-
-
-def stream_texts(n: int, seed: int = 0) -> Iterator[str]:
-    from scripts.synthetic_news import generate_texts
-
-    pool = [" ".join(words) for words in generate_texts(5000, seed)]
-    rng = random.Random(seed)
-    for i in range(n):
-        text = f"{rng.choice(pool)} Ref {i:07d}"
-        if i % 2:
-            text += " per " + "".join(rng.choices(string.ascii_lowercase, k=7)).capitalize()
-        yield text
-
-
-def write_input(path: Path, n: int, seed: int = 0) -> Path:
-    with path.open("w", encoding="utf8") as stream:
-        for text in stream_texts(n, seed):
-            stream.write(text + "\n")
-    return path
 
 
 def rss_mb(pid: str = "self") -> float:
@@ -87,7 +68,8 @@ def zone_series(
     model: str, n_texts: int, zone_texts: int, warmup_texts: Optional[int], reload_strings: Optional[int], every: int, batch_size: int, seed: int
 ) -> List[Dict]:
     """Annotate `n_texts` in this process with annotate's Annotator: a row every `every` texts."""
-    from scripts.annotate import DEFAULT_CODE, RELOAD_STRINGS, Annotator, Item, chunked
+    from scripts.annotate.annotator import DEFAULT_CODE, RELOAD_STRINGS, Annotator
+    from scripts.annotate.lines import Item, chunked
 
     annotator = Annotator(model, code=DEFAULT_CODE.read_text(encoding="utf8"), zone_texts=zone_texts, warmup_texts=warmup_texts,
                           reload_strings=RELOAD_STRINGS if reload_strings is None else reload_strings)
@@ -142,7 +124,7 @@ def zones(
     for setting in settings:
         zone, warmup, reload = (setting.split(":") + ["", ""])[:3]
         msg.info(f"zone {zone}, warm-up {warmup or zone}, reload {reload or 'default'}: {n_texts} texts")
-        command = [sys.executable, "-m", "scripts.annotate_memory", "zone-run", model, "--n-texts", str(n_texts), "--zone-texts", zone,
+        command = [sys.executable, "-m", "scripts.annotate.measure", "zone-run", model, "--n-texts", str(n_texts), "--zone-texts", zone,
                    "--warmup-texts", warmup or "-1", "--reload-strings", reload or "-1", "--every", str(every),
                    "--batch-size", str(batch_size), "--seed", str(seed)]
         result = subprocess.run(command, capture_output=True, text=True)
@@ -160,7 +142,7 @@ def zones(
     header = ("zone[:warm-up[:reload]]", "texts/s", "texts/CPU s", f"RSS MB at {every}", f"RSS MB at {n_texts}", "peak MB", "strings")
     msg.table(rows, header=header, divider=True)
     if output:
-        output.write_text(json.dumps({"cpu": cpu_model(), "n_texts": n_texts, "series": series}, indent=1))
+        output.write_text(json.dumps({"machine": machine(), "command": command_line(), "n_texts": n_texts, "series": series}, indent=1))
 
 
 @app.command()
@@ -175,7 +157,8 @@ def throughput(
     """texts/s of each setting relative to the first, measured interleaved in one process: every chunk
     goes through every setting's Annotator in turn (rotating who goes first), so other work on the
     machine slows them all alike. Also checks that the settings write the same lines."""
-    from scripts.annotate import DEFAULT_CODE, Annotator, Item, chunked
+    from scripts.annotate.annotator import DEFAULT_CODE, Annotator
+    from scripts.annotate.lines import Item, chunked
 
     code = DEFAULT_CODE.read_text(encoding="utf8")
     annotators = []
@@ -201,16 +184,20 @@ def throughput(
                           "cpu_cost_pct": 100 * (cpu[i] / cpu[0] - 1)}
         rows.append((setting, f"{n_texts / wall[i]:,.0f}", f"{table[setting]['cost_pct']:+.1f}%", f"{n_texts / cpu[i]:,.0f}", f"{table[setting]['cpu_cost_pct']:+.1f}%"))
     msg.table(rows, header=("zone[:warm-up[:reload]]", "texts/s", "vs first", "texts/CPU s", "vs first"), divider=True)
-    msg.good(f"{n_texts} texts, the same lines from every setting ({cpu_model()})")
+    msg.good(f"{n_texts} texts, the same lines from every setting (load average {os.getloadavg()[0]:.2f})")
     if output:
-        output.write_text(json.dumps({"cpu": cpu_model(), "n_texts": n_texts, "settings": table}, indent=1))
+        output.write_text(json.dumps({"machine": machine(), "command": command_line(), "n_texts": n_texts, "settings": table}, indent=1))
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+def command_line() -> str:
+    return " ".join(["python -m scripts.annotate.measure", *sys.argv[1:]])
+
+
+def machine() -> dict:
+    """What the figures were measured on: the CPU's flags, the CPUs this process may use, the load average."""
+    from scripts.custom_functions import cpu_flags
+
+    return {"cpu_flags": sorted(cpu_flags()), "cpus": len(os.sched_getaffinity(0)), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def run_sampled(command: List[str], interval: float = 0.25) -> Dict:
@@ -236,7 +223,7 @@ def engine_run(model: str, input_path: str, output_path: Path, engine: str = "lo
     """One annotate run (engines runs each in a fresh process): its Summary as JSON."""
     from dataclasses import asdict
 
-    from scripts.annotate import annotate
+    from scripts.annotate.run import annotate
 
     summary = annotate(model, input_path, output_path, engine=engine, n_process=n_process, batch_size=batch_size)
     print(json.dumps(asdict(summary)))
@@ -259,7 +246,7 @@ def engines(
     rows, results, outputs = [], {}, {}
     for name, args in runs.items():
         out = work_dir / f"output-{len(results)}.jsonl"
-        command = [sys.executable, "-m", "scripts.annotate_memory", "engine-run", model, str(input_path), str(out), "--batch-size", str(batch_size), *args]
+        command = [sys.executable, "-m", "scripts.annotate.measure", "engine-run", model, str(input_path), str(out), "--batch-size", str(batch_size), *args]
         result = run_sampled(command)
         if result["returncode"]:
             msg.fail(f"{name} failed", result["stdout"][-2000:] + result["stderr"][-3000:], exits=1)
@@ -272,9 +259,9 @@ def engines(
         rows.append((name, f"{steady:,.0f}", f"{n_texts / result['seconds']:,.0f}", f"{result['seconds']:.1f}", f"{result['peak_mb']:,.0f}"))
     msg.table(rows, header=("engine", "texts/s (steady)", "texts/s (wall)", "wall s", "peak MB (PSS)"), divider=True)
     same = len(set(outputs.values())) == 1
-    (msg.good if same else msg.warn)(f"Outputs {'identical' if same else 'differ'} across engines ({n_texts} texts, {cpu_model()}, {os.cpu_count()} CPUs)")
+    (msg.good if same else msg.warn)(f"Outputs {'identical' if same else 'differ'} across engines ({n_texts} texts, {os.cpu_count()} CPUs)")
     if output:
-        output.write_text(json.dumps({"cpu": cpu_model(), "n_texts": n_texts, "identical": same, "runs": results}, indent=1))
+        output.write_text(json.dumps({"machine": machine(), "command": command_line(), "n_texts": n_texts, "identical": same, "runs": results}, indent=1))
 
 
 if __name__ == "__main__":
