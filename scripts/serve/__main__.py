@@ -20,23 +20,24 @@ log = logging.getLogger("scripts.serve")
 
 
 def describe_cpu() -> str:
-    """The CPU's name and the flags that decide the transformer's speed (those "auto" precision reads)."""
+    """The CPU's kind (what "auto" precision goes by), name, and the flags that decide the transformer's speed."""
     from scripts.benchmark.ceiling import cpu_info
+    from scripts.custom_functions import cpu_flags, cpu_kind
 
     cpu = cpu_info()
     flags = [flag for flag, present in cpu["flags"].items() if present]
-    return f"{cpu['model_name']} ({', '.join(flags) or 'none of ' + ', '.join(cpu['flags'])})"
+    return f"kind {cpu_kind(cpu_flags())}, {cpu['model_name']} ({', '.join(flags) or 'none of ' + ', '.join(cpu['flags'])})"
 
 
 def startup_line(pipeline: Pipeline, settings: dict) -> str:
     info = pipeline.info
     knobs = ", ".join(f"{key} {value}" for key, value in settings.items())
-    return f"Loaded {info['model']}: pipeline {info['pipeline']}, precision {info['precision']} on CPU {describe_cpu()}; {knobs}"
+    return f"Loaded {info['model']}: pipeline {info['pipeline']}, precision {info['precision']} on a CPU of {describe_cpu()}; {knobs}"
 
 
 def serve_local(
     model: str, *, host: str, port: int, code: Optional[str], config: dict, max_wait_ms: float, max_batch_texts: int,
-    max_queue_texts: int, max_body_bytes: int, graceful_timeout: float, access_log: bool, log_level: str,
+    max_queue_texts: int, max_body_bytes: int, threads: int, graceful_timeout: float, access_log: bool, log_level: str,
 ) -> int:
     """Run the service on uvicorn until SIGTERM; 1 if the model failed to load, else 0."""
     import uvicorn
@@ -44,8 +45,8 @@ def serve_local(
     settings = dict(max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts)
 
     def load() -> Pipeline:
-        pipeline = Pipeline(model, code=code, config=config)
-        log.info(startup_line(pipeline, settings))
+        pipeline = Pipeline(model, code=code, config=config, threads=threads)
+        log.info(startup_line(pipeline, {**settings, "threads": threads or "torch's default"}))
         return pipeline
 
     metrics = Metrics()
@@ -73,6 +74,7 @@ def main(
     max_batch_texts: int = typer.Option(32, "--max-batch-texts", help="Texts in one model batch (one nlp.pipe) at most"),
     max_queue_texts: int = typer.Option(1024, "--max-queue-texts", help="Texts waiting at most (per replica); beyond: 503 with Retry-After"),
     max_body_bytes: int = typer.Option(MAX_BODY_BYTES, "--max-body-bytes", help="Request bodies over this: 413"),
+    threads: int = typer.Option(0, "--threads", help="Threads of the model's matrix products (torch, ONNX Runtime); 0: all cores (ray: split among the replicas)"),
     replicas: int = typer.Option(1, "--replicas", help="ray: model replicas (one process, one CPU each)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="ray: an existing cluster (e.g. auto); default: a local Ray on 127.0.0.1"),
     precision: Optional[str] = typer.Option(None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16 or int8; default: the model's config"),
@@ -98,7 +100,7 @@ def main(
     code_text = code_path.read_text(encoding="utf8") if code_path else None
     knobs = dict(
         host=host, port=port, code=code_text, config=config, max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts,
-        max_queue_texts=max_queue_texts, max_body_bytes=max_body_bytes, graceful_timeout=graceful_timeout,
+        max_queue_texts=max_queue_texts, max_body_bytes=max_body_bytes, threads=threads, graceful_timeout=graceful_timeout,
     )
     if engine == "ray":
         from scripts.serve.ray_engine import serve_ray

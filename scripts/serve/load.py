@@ -6,7 +6,7 @@
 
 `run` tags the texts with nlp(text) alone first (the expected answers, and the direct call's latency),
 then starts each server as a subprocess on 127.0.0.1, sends `--n-requests` one-text requests at each
-concurrency from an HTTP client (httpx, one connection a client) and records texts/s, p50/p95/p99
+concurrency from an HTTP client (aiohttp, one kept-alive connection a client) and records texts/s, p50/p95/p99
 latency, errors and answers that differ from the expected ones; then, with --soak-requests, the
 batched server's RSS after 10% of them and after all. Every loop is bounded in count and in time
 (--max-seconds), and each server is stopped with SIGTERM at the end.
@@ -29,6 +29,7 @@ import typer
 
 from scripts.annotate.annotator import DEFAULT_CODE, load_pipeline
 from scripts.annotate.lines import doc_result
+from scripts.annotate.measure import rss_mb
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 HOST = "127.0.0.1"
@@ -39,13 +40,16 @@ def answer_of(doc) -> dict:
     return json.loads(doc_result({}, doc, False)[0])
 
 
-def plain_app(model: str, precision: Optional[str] = None):
+def plain_app(model: str, precision: Optional[str] = None, threads: int = 0):
     """The template's app: a plain `def` endpoint (run in FastAPI's thread pool) calling nlp(text)."""
+    import torch
     from fastapi import FastAPI
     from pydantic import BaseModel
 
     from scripts.custom_functions import precision_overrides
 
+    if threads:
+        torch.set_num_threads(threads)
     nlp = load_pipeline(model, DEFAULT_CODE.read_text(encoding="utf8"), precision_overrides(precision))
     server = FastAPI(title="nlp(text) per request")
 
@@ -64,11 +68,13 @@ def plain_app(model: str, precision: Optional[str] = None):
 
 
 @app.command()
-def plain(model: str, port: int = typer.Option(8082, "--port"), precision: Optional[str] = typer.Option(None, "--precision")) -> None:
+def plain(
+    model: str, port: int = typer.Option(8082, "--port"), precision: Optional[str] = typer.Option(None, "--precision"), threads: int = typer.Option(0, "--threads"),
+) -> None:
     """Serve the template's app on 127.0.0.1:PORT."""
     import uvicorn
 
-    uvicorn.run(plain_app(model, precision), host=HOST, port=port, log_level="warning", access_log=False)
+    uvicorn.run(plain_app(model, precision, threads), host=HOST, port=port, log_level="warning", access_log=False)
 
 
 def percentile(values: List[float], q: float) -> float:
@@ -80,34 +86,37 @@ def latency_figures(seconds: List[float]) -> dict:
 
 
 async def send_requests(url: str, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, deadline: float) -> dict:
-    """`n_requests` one-text requests from `concurrency` clients (fewer if `deadline` passes); text i is texts[i % len]."""
-    import httpx
+    """`n_requests` one-text requests from `concurrency` clients, each on its own kept-alive connection (fewer
+    requests if `deadline` passes); request i sends texts[i % len] and is checked against expected[i % len]."""
+    import aiohttp
 
     latencies: List[float] = []
     errors: Dict[str, int] = {}
     differing = 0
     next_request = 0
 
-    async def client(http: "httpx.AsyncClient") -> None:
+    async def client(http: "aiohttp.ClientSession") -> None:
         nonlocal next_request, differing
         while next_request < n_requests and time.monotonic() < deadline:
             i, next_request = next_request, next_request + 1
             start = time.perf_counter()
             try:
-                response = await http.post(url, json={"text": texts[i % len(texts)]})
-            except httpx.HTTPError as err:
+                async with http.post(url, json={"text": texts[i % len(texts)]}) as response:
+                    status, answer = response.status, await response.json(content_type=None)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as err:
                 errors[type(err).__name__] = errors.get(type(err).__name__, 0) + 1
                 continue
             latencies.append(time.perf_counter() - start)
-            if response.status_code != 200:
-                errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
-            elif response.json() != expected[i % len(texts)]:
+            if status != 200:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+            elif answer != expected[i % len(texts)]:
                 differing += 1
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-        for i in range(min(concurrency, len(texts))):  # open the connections; not timed
-            await http.post(url, json={"text": texts[i]})
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        for text in texts[:concurrency]:  # a first request on each connection, not timed
+            async with http.post(url, json={"text": text}) as response:
+                await response.read()
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
         seconds = time.perf_counter() - start
@@ -115,13 +124,6 @@ async def send_requests(url: str, texts: List[str], expected: List[dict], n_requ
         "concurrency": concurrency, "requests": next_request, "seconds": seconds, "texts_per_s": len(latencies) / seconds,
         **latency_figures(latencies), "errors": sum(errors.values()), "errors_by_kind": errors, "differing_answers": differing,
     }
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Server:
@@ -166,12 +168,13 @@ def run(
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms"),
     max_batch_texts: int = typer.Option(32, "--max-batch-texts"),
     precision: Optional[str] = typer.Option(None, "--precision"),
+    threads: int = typer.Option(0, "--threads", help="Both servers' model threads (serve --threads); 0: torch's default"),
     max_seconds: float = typer.Option(900, "--max-seconds", help="Each load phase stops after this long, done or not"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Both servers under the same load; the JSON has the figures, the ratios and the CPU."""
     from scripts.benchmark.ceiling import cpu_info
-    from scripts.custom_functions import precision_overrides, predicting_precision
+    from scripts.custom_functions import cpu_flags, cpu_kind, precision_overrides, predicting_precision
     from scripts.synthetic_news import generate_texts
 
     levels = [int(c) for c in concurrency.split(",")]
@@ -184,12 +187,13 @@ def run(
         direct.append(time.perf_counter() - start)
         expected.append(answer_of(doc))
     report = {
-        "model": model, "precision": predicting_precision(nlp), "cpu": cpu_info(), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
-        "n_texts": n_texts, "entities_expected": sum(len(a["ents"]) for a in expected), "client": "httpx.AsyncClient, one connection a client",
+        "model": model, "precision": predicting_precision(nlp), "cpu_kind": cpu_kind(cpu_flags()), "cpu": cpu_info(), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+        "threads": threads or "torch's default", "max_wait_ms": max_wait_ms, "max_batch_texts": max_batch_texts,
+        "n_texts": n_texts, "entities_expected": sum(len(a["ents"]) for a in expected), "client": "aiohttp, one kept-alive connection a client",
         "direct_nlp_call": latency_figures(direct), "servers": {},
     }
     del nlp
-    options = ["--precision", precision] if precision else []
+    options = (["--precision", precision] if precision else []) + ["--threads", str(threads)]
     commands = {
         "batched": [sys.executable, "-m", "scripts.serve", model, "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--max-batch-texts", str(max_batch_texts), "--log-level", "warning", *options],
         "plain": [sys.executable, "-m", "scripts.serve.load", "plain", model, "--port", str(port + 1), *options],
@@ -199,7 +203,11 @@ def run(
         try:
             rows = report["servers"][name] = []
             for level in levels:
+                before = batch_totals(server.url) if name == "batched" else None
                 rows.append(asyncio.run(send_requests(server.url + "/ents", texts, expected, n_requests, level, time.monotonic() + max_seconds)))
+                if before:
+                    texts_in_batches, batches = (after - first for after, first in zip(batch_totals(server.url), before))
+                    rows[-1]["mean_batch_texts"] = texts_in_batches / max(batches, 1)
                 typer.echo(f"{name} x{level}: {json.dumps(rows[-1])}")
             if name == "batched" and soak_requests:
                 report["soak"] = soak(server, texts, expected, soak_requests, max(levels), max_seconds)
@@ -213,6 +221,14 @@ def run(
     output.write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"x{levels[-1]}: {report['throughput_ratio_at_top_concurrency']:.2f}x the plain endpoint's texts/s; p99 at x{levels[0]} "
                f"{report['p99_ms_over_direct_at_concurrency_1']:+.1f} ms over a direct nlp(text); {output}")
+
+
+def batch_totals(url: str) -> tuple:
+    """The batched server's texts in batches and batches so far, from its /metrics."""
+    import httpx
+
+    lines = httpx.get(url + "/metrics").text.splitlines()
+    return tuple(float(next(line.split()[1] for line in lines if line.startswith(name + " "))) for name in ("ner_batch_texts_sum", "ner_batch_texts_count"))
 
 
 def soak(server: Server, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, max_seconds: float) -> dict:

@@ -125,7 +125,7 @@ def deployment(model: str, *, code: Optional[str], config: dict, max_wait_ms: fl
 
 def serve_ray(
     model: str, *, host: str, port: int, replicas: int, address: Optional[str], code: Optional[str], config: dict, max_wait_ms: float,
-    max_batch_texts: int, max_queue_texts: int, max_body_bytes: int, graceful_timeout: float,
+    max_batch_texts: int, max_queue_texts: int, max_body_bytes: int, threads: int, graceful_timeout: float,
 ) -> int:
     """Run the service on Ray Serve until SIGTERM or Ctrl-C, then drain and stop; 0 when it stopped cleanly."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -140,19 +140,19 @@ def serve_ray(
         signal.signal(signum, lambda *_: stop.set())
     try:
         serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": "WARNING", "enable_access_log": False})
-        threads = max(1, len(os.sched_getaffinity(0)) // replicas) if not address else 1
+        threads = threads or (max(1, len(os.sched_getaffinity(0)) // replicas) if not address else 1)
         app = deployment(
             model, code=code, config=config, max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts,
             max_body_bytes=max_body_bytes, threads=threads,
         ).options(
             num_replicas=replicas, ray_actor_options={"num_cpus": 1}, max_ongoing_requests=4 * max_batch_texts,
-            max_queued_requests=max_queue_texts, graceful_shutdown_timeout_s=graceful_timeout,
+            max_queued_requests=max_queue_texts, graceful_shutdown_timeout_s=graceful_timeout, logging_config={"enable_access_log": False},
         ).bind()
         serve.run(app, name=APP_NAME, route_prefix="/")
         log.info(f"Serving {model} on Ray Serve at http://{host}:{port} with {replicas} replicas")
         stop.wait()
         log.info("Stopping: answering the requests in flight")
-        serve.shutdown()
+        serve.delete(APP_NAME)  # waits for the replicas to finish their requests (graceful_timeout at most)
         return 0
     finally:
         ray.shutdown()
