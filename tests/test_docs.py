@@ -1,4 +1,5 @@
 """The README says what the code does: its set-up commands, the project's commands, the results section."""
+import re
 import subprocess
 import sys
 
@@ -19,6 +20,21 @@ def test_readme_opens_with_the_demo_and_the_test_commands():
     assert head[0].startswith("# 1. ") and head[1].endswith("python -m spacy project run demo")
     assert head[2].startswith("# 2. ") and head[3].endswith("python -m pytest tests")
     assert "grep -A1 '^# 2\\. ' README.md" in (PROJECT_DIR / ".ci" / "run").read_text()
+
+
+def test_readme_is_short_and_says_how_to_run_each_tier():
+    assert len(README.encode("utf8")) <= 12_000, "README.md is over 12 KB: move detail to docs/"
+    assert 'python -m pytest -m "not slow" tests' in README and "python -m pytest tests" in README
+    assert "slow:" in (PROJECT_DIR / "pytest.ini").read_text()  # the marker the fast tier leaves out
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/annotate.md", "docs/design.md", "docs/performance.md", "docs/precision.md"])
+def test_links_lead_to_files_that_exist(page):
+    text = (PROJECT_DIR / page).read_text(encoding="utf8")
+    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t and not t.startswith("#")]
+    assert targets, page
+    missing = [t for t in targets if not ((PROJECT_DIR / page).parent / t).exists()]
+    assert not missing, f"{page} links to missing files: {missing}"
 
 
 def test_readme_lists_the_commands_of_project_yml(tmp_path):
