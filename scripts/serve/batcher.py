@@ -183,34 +183,37 @@ class MicroBatcher:
         except Exception as err:
             if len(jobs) == 1:
                 log.exception("A request failed")
-                _settle(jobs[0], error=err)
+                _settle(jobs, error=err)
                 return
             for job in jobs:
                 self._answer([job])
             return
         self.on_batch(len(texts), time.perf_counter() - start)
-        offset = 0
+        per_job, offset = [], 0
         for job in jobs:
             mine = answers[offset : offset + len(job.texts)]
             offset += len(job.texts)
             if sentences and not job.sentences:
                 for answer in mine:
                     answer.pop("sents", None)
-            _settle(job, answers=mine)
+            per_job.append(mine)
+        _settle(jobs, answers=per_job)
 
 
-def _settle(job: Job, answers: Optional[List[dict]] = None, error: Optional[BaseException] = None) -> None:
-    """Hand the answers (or the error) to the request's event loop; a request whose client went away is skipped."""
+def _settle(jobs: List[Job], answers: Optional[List[List[dict]]] = None, error: Optional[BaseException] = None) -> None:
+    """Hand each job its answers (or each the error) in its event loop, one wake-up for the batch; a request
+    whose client went away is skipped."""
 
     def settle() -> None:
-        if job.future.done():
-            return
-        if error is not None:
-            job.future.set_exception(error)
-        else:
-            job.future.set_result(answers)
+        for i, job in enumerate(jobs):
+            if job.future.done():
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(answers[i])
 
     try:
-        job.loop.call_soon_threadsafe(settle)
+        jobs[0].loop.call_soon_threadsafe(settle)  # the app's one event loop
     except RuntimeError:  # the loop is closed: nobody waits for these answers
         pass

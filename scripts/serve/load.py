@@ -163,7 +163,7 @@ def run(
     n_requests: int = typer.Option(1000, "--n-requests", help="Requests at each concurrency, for each server"),
     n_texts: int = typer.Option(1000, "--n-texts", help="Distinct texts (invented news sentences, CoNLL-2003's lengths)"),
     concurrency: str = typer.Option("1,8,32", "--concurrency", help="Clients at once, comma-separated"),
-    soak_requests: int = typer.Option(0, "--soak-requests", help="Then this many more at the top concurrency: the batched server's RSS after 10% and after all"),
+    soak_requests: int = typer.Option(0, "--soak-requests", help="Then the batched server at the top concurrency until it has answered this many texts: its RSS at 10% of them and at all"),
     port: int = typer.Option(8181, "--port", help="The batched server's port; the plain one's is the next"),
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms"),
     max_batch_texts: int = typer.Option(32, "--max-batch-texts"),
@@ -187,7 +187,7 @@ def run(
         direct.append(time.perf_counter() - start)
         expected.append(answer_of(doc))
     report = {
-        "model": model, "precision": predicting_precision(nlp), "cpu_kind": cpu_kind(cpu_flags()), "cpu": cpu_info(), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+        "command": "python -m scripts.serve.load " + " ".join(sys.argv[1:]), "model": model, "precision": predicting_precision(nlp), "cpu_kind": cpu_kind(cpu_flags()), "cpu": cpu_info(), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
         "threads": threads or "torch's default", "max_wait_ms": max_wait_ms, "max_batch_texts": max_batch_texts,
         "n_texts": n_texts, "entities_expected": sum(len(a["ents"]) for a in expected), "client": "aiohttp, one kept-alive connection a client",
         "direct_nlp_call": latency_figures(direct), "servers": {},
@@ -224,23 +224,30 @@ def run(
 
 
 def batch_totals(url: str) -> tuple:
-    """The batched server's texts in batches and batches so far, from its /metrics."""
+    """The batched server's texts in batches and batches so far."""
+    return metric_values(url, "ner_batch_texts_sum", "ner_batch_texts_count")
+
+
+def metric_values(url: str, *names: str) -> tuple:
+    """Values of unlabelled metrics from the batched server's /metrics."""
     import httpx
 
     lines = httpx.get(url + "/metrics").text.splitlines()
-    return tuple(float(next(line.split()[1] for line in lines if line.startswith(name + " "))) for name in ("ner_batch_texts_sum", "ner_batch_texts_count"))
+    return tuple(float(next(line.split()[1] for line in lines if line.startswith(name + " "))) for name in names)
 
 
 def soak(server: Server, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, max_seconds: float) -> dict:
-    """The server's RSS after the first 10% of `n_requests` and after all of them."""
+    """The server's RSS once it has answered 10% of `n_requests` texts (those before the soak included) and
+    once it has answered `n_requests`."""
     url, deadline = server.url + "/ents", time.monotonic() + max_seconds
-    first = asyncio.run(send_requests(url, texts, expected, n_requests // 10, concurrency, deadline))
-    rss_first = rss_mb(server.process.pid)
-    rest = asyncio.run(send_requests(url, texts, expected, n_requests - n_requests // 10, concurrency, deadline))
-    rss_all = rss_mb(server.process.pid)
+    served = int(metric_values(server.url, "ner_texts_total")[0])
+    first = asyncio.run(send_requests(url, texts, expected, max(0, n_requests // 10 - served), concurrency, deadline))
+    rss_first, served_first = rss_mb(server.process.pid), int(metric_values(server.url, "ner_texts_total")[0])
+    rest = asyncio.run(send_requests(url, texts, expected, n_requests - served_first, concurrency, deadline))
+    rss_all, served_all = rss_mb(server.process.pid), int(metric_values(server.url, "ner_texts_total")[0])
     return {
-        "requests": first["requests"] + rest["requests"], "concurrency": concurrency, f"rss_mb_after_{first['requests']}": rss_first,
-        f"rss_mb_after_{first['requests'] + rest['requests']}": rss_all, "rss_growth_pct": 100 * (rss_all / rss_first - 1),
+        "concurrency": concurrency, "texts_answered": [served_first, served_all], "rss_mb": [rss_first, rss_all],
+        "rss_growth_pct": 100 * (rss_all / rss_first - 1),
         "errors": first["errors"] + rest["errors"], "differing_answers": first["differing_answers"] + rest["differing_answers"],
         "texts_per_s": rest["texts_per_s"],
     }
