@@ -71,7 +71,7 @@ def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
     import torch
     from spacy.util import minibatch
 
-    from scripts.custom_functions import create_gold_sentences_corpus, create_torch_adam
+    from scripts.custom_functions import create_gold_sentences_corpus, create_torch_adam, keep_int8_copy
 
     overrides = {"paths.transformer": str(tiny_transformer), "paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy")}
     config = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg", overrides=overrides, interpolate=True)
@@ -93,6 +93,7 @@ def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
         torch.set_num_threads(threads)
     found = [(ent.text, ent.label_) for ent in nlp("Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won.").ents]
     assert ("Anna Brandt", "PER") in found and ("Lisbon", "LOC") in found, f"the tiny pipeline learnt too little: {found}"
+    keep_int8_copy(nlp)  # as the package step does: loading it exports nothing (where int8 is the CPU's default)
     path = tmp_path_factory.mktemp("tiny_pipeline") / "model"
     nlp.to_disk(path)
     return path

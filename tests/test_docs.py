@@ -1,7 +1,5 @@
 """The README says what the code does: its set-up commands, the project's commands, the results section."""
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -38,8 +36,10 @@ def test_links_lead_to_files_that_exist(page):
 
 
 def test_readme_lists_the_commands_of_project_yml(tmp_path):
+    from weasel.cli.document import project_document  # what `python -m spacy project document` runs
+
     output = tmp_path / "README.md"
-    subprocess.run([sys.executable, "-m", "spacy", "project", "document", str(PROJECT_DIR), "--output", str(output)], check=True, capture_output=True)
+    project_document(PROJECT_DIR, output)
     generated = output.read_text(encoding="utf8")
     section = lambda text: text[text.index(DOCS_START) : text.index(DOCS_END)]  # noqa: E731
     assert section(README) == section(generated), "run: python -m spacy project document --output README.md"
