@@ -212,18 +212,22 @@ def start_server(model: Path, *options: str, timeout: float = 300):
     process = subprocess.Popen(command, cwd=PROJECT_DIR)
     url, before = f"http://127.0.0.1:{port}", []
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            health = httpx.get(url + "/health", timeout=5)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-            continue
-        if health.status_code == 200:
-            return process, url, before
-        before.append((health.status_code, health.json() if health.headers.get("content-type") == "application/json" else health.text))
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"{command}: not ready (exit code {process.poll()})")
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                health = httpx.get(url + "/health", timeout=5)
+            except httpx.HTTPError:
+                time.sleep(0.1)
+                continue
+            if health.status_code == 200:
+                return process, url, before
+            before.append((health.status_code, health.json() if health.headers.get("content-type") == "application/json" else health.text))
+            time.sleep(0.05)
+        raise AssertionError(f"{command}: not ready (exit code {process.poll()})")
+    except BaseException:
+        process.terminate()  # SIGTERM: a Ray server stops its Ray with it
+        process.wait(120)
+        raise
 
 
 @pytest.fixture(scope="module")
