@@ -23,24 +23,32 @@ from scripts.benchmark.ceiling import Shape, cpu_info
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, gold_sentences
 from scripts.benchmark.systems import PRECISION, gold_example
 
-def train(model_dir: Path, config: Path, train_sents, dev_sents, target_f1: float, max_seconds: float, seed: int, learn_rate: float):
+def new_pipeline(model_dir: Path, config: Path, train_sents):
+    """The benchmark's pipeline on `model_dir`, initialised on the first training sentences, predicting in fp32."""
     import spacy
-
-    from scripts.custom_functions import create_torch_adam
 
     overrides = {"paths.transformer": str(model_dir), PRECISION: "fp32"}
     nlp = spacy.util.load_model_from_config(spacy.util.load_config(config, overrides=overrides, interpolate=True), auto_fill=True)
+    nlp.initialize(lambda: [gold_example(nlp.vocab, w, t) for w, t in train_sents[:64]])
+    return nlp
+
+
+def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, seed: int, learn_rate: float, history: list):
+    """Epochs of nlp.update until dev F1 (fp32) reaches `target_f1` or `max_seconds` run out; `history` goes on
+    from earlier runs (a pipeline trained before goes on learning, with a new optimizer)."""
+    from scripts.custom_functions import create_torch_adam
+
     train_examples = [gold_example(nlp.vocab, w, t) for w, t in train_sents]
     dev_examples = [gold_example(nlp.vocab, w, t) for w, t in dev_sents]
-    nlp.initialize(lambda: train_examples[:64])
     optimizer = create_torch_adam(learn_rate)
-    rng, start, history = random.Random(seed), time.perf_counter(), []
+    rng, start = random.Random(seed + len(history)), time.perf_counter()
+    offset = history[-1]["seconds"] if history else 0.0
     while True:
         rng.shuffle(train_examples)
         for i in range(0, len(train_examples), 16):
             nlp.update(train_examples[i : i + 16], sgd=optimizer, drop=0.1, losses={})
         f1 = nlp.evaluate(dev_examples)["ents_f"]
-        history.append({"epoch": len(history) + 1, "dev_f1": f1, "seconds": time.perf_counter() - start})
+        history.append({"epoch": len(history) + 1, "dev_f1": f1, "seconds": offset + time.perf_counter() - start})
         msg.text(f"epoch {len(history)}: dev F1 {f1:.3f} after {history[-1]['seconds']:.0f} s")
         if f1 >= target_f1 or time.perf_counter() - start > max_seconds:
             return nlp, history
@@ -78,13 +86,20 @@ def main(
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         trained = trained or Path(tmp) / "trained"
-        if (trained / "config.cfg").exists():
-            history = srsly.read_json(trained / "training_history.json")
+        history = srsly.read_json(trained / "training_history.json") if (trained / "config.cfg").exists() else []
+        if history and history[-1]["dev_f1"] >= target_f1:
             msg.info(f"{trained}: trained before ({len(history)} epochs, dev F1 {history[-1]['dev_f1']:.3f}); not training again")
         else:
-            if model_dir is None or not (model_dir / "config.json").exists():
-                model_dir = build_transformer(Path(model_dir or Path(tmp) / "distilbert"), Shape(), seed)
-            nlp, history = train(model_dir, config, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate)
+            import spacy
+
+            if history:
+                msg.info(f"{trained}: dev F1 {history[-1]['dev_f1']:.3f} after {len(history)} epochs; training on")
+                nlp = spacy.load(trained, config={PRECISION: "fp32"})
+            else:
+                if model_dir is None or not (model_dir / "config.json").exists():
+                    model_dir = build_transformer(Path(model_dir or Path(tmp) / "distilbert"), Shape(), seed)
+                nlp = new_pipeline(model_dir, config, gold_sentences(n_train, seed + 1))
+            nlp, history = train(nlp, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate, history)
             nlp.to_disk(trained)
             srsly.write_json(trained / "training_history.json", history)
             del nlp
