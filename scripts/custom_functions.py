@@ -241,6 +241,18 @@ def quantize_rows(model):
 
     zero, top = constant("rows/zero", numpy.float32(0)), constant("rows/127", numpy.float32(127))
     tiny = constant("rows/tiny", numpy.float32(1e-12))
+    quantized_inputs = {}  # an activation read by several MatMuls (attention's q, k and v) is quantized once
+
+    def quantize(x):
+        if x not in quantized_inputs:
+            high = node("Max", [node("ReduceMax", [x], axes=[-1], keepdims=1), zero])
+            low = node("Min", [node("ReduceMin", [x], axes=[-1], keepdims=1), zero])
+            scale = node("Max", [node("Div", [node("Sub", [high, low]), top]), tiny])
+            zero_point = node("Round", [node("Div", [node("Neg", [low]), scale])])
+            x_q = node("Cast", [node("Clip", [node("Add", [node("Round", [node("Div", [x, scale])]), zero_point]), zero, top])], to=TensorProto.UINT8)
+            quantized_inputs[x] = (x_q, scale, zero_point)
+        return quantized_inputs[x]
+
     for original in graph.node:
         weight = weights.get(original.input[1]) if original.op_type == "MatMul" else None
         if weight is None or len(weight.dims) != 2:
@@ -250,12 +262,7 @@ def quantize_rows(model):
         w = numpy_helper.to_array(weight).astype(numpy.float32)
         w_scale = numpy.maximum(numpy.abs(w).max(axis=0), 1e-12) / 127.0
         w_q = numpy.clip(numpy.round(w / w_scale), -127, 127).astype(numpy.int8)
-        x = original.input[0]
-        high = node("Max", [node("ReduceMax", [x], axes=[-1], keepdims=1), zero])
-        low = node("Min", [node("ReduceMin", [x], axes=[-1], keepdims=1), zero])
-        scale = node("Max", [node("Div", [node("Sub", [high, low]), top]), tiny])
-        zero_point = node("Round", [node("Div", [node("Neg", [low]), scale])])
-        x_q = node("Cast", [node("Clip", [node("Add", [node("Round", [node("Div", [x, scale])]), zero_point]), zero, top])], to=TensorProto.UINT8)
+        x_q, scale, zero_point = quantize(original.input[0])
         product = node("Cast", [node("MatMulInteger", [x_q, constant(f"{weight.name}/q", w_q)])], to=TensorProto.FLOAT)
         column_sums = constant(f"{weight.name}/colsum", w_q.astype(numpy.float32).sum(axis=0))
         centred = node("Sub", [product, node("Mul", [zero_point, column_sums])])

@@ -16,7 +16,7 @@ from wasabi import msg
 from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.report import check_targets, median_of_rounds, print_table, summarise
-from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling, skipped
+from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling, why_not_measured
 
 
 
@@ -116,12 +116,12 @@ def _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, 
         for dtype, why in skipped.items():
             msg.warn(f"{dtype} GEMM skipped: {why}")
         results = []
-        not_measured = {f"{task}:{system}": skipped(system, gpu) for task, systems in SYSTEMS.items() for system in systems if skipped(system, gpu)}
+        not_measured = {f"{task}:{system}": why_not_measured(system, gpu) for task, systems in SYSTEMS.items() for system in systems if why_not_measured(system, gpu)}
         for name, why in not_measured.items():
             msg.warn(f"{name} not measured: {why}")
         for round_number in range(1, rounds + 1):
             for task, systems in SYSTEMS.items():
-                for system in (s for s in systems if f"{task}:{system}" not in not_measured):
+                for system in (name for name in systems if f"{task}:{name}" not in not_measured):
                     msg.text(f"Measuring {task} of {system}{f' (round {round_number} of {rounds})' if rounds > 1 else ''} ...")
                     result = in_child(measure, task, system, settings)
                     msg.text(f"  {result['words'] / result['seconds']:.0f} words/s, peak {result['peak_mib']:.0f} MiB")

@@ -336,7 +336,7 @@ TRAINING_STEPS = {
 }
 
 
-def skipped(system: str, gpu: bool) -> str:
+def why_not_measured(system: str, gpu: bool) -> str:
     """Why `system` is not measured on this machine ("" when it is)."""
     from scripts.custom_functions import native_bf16
 
