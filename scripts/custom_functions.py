@@ -7,6 +7,9 @@ starts, or (`gold_preproc`) keeps sentences but cuts every Doc into them. With t
 transition-based NER cannot open or continue an entity across a sentence boundary, so what the
 model predicts is scored the same by spaCy (per Doc) and by seqeval or conlleval (per sentence).
 Training, the dev scores during training, evaluate and crosscheck all read Docs this way.
+
+One file of about 500 lines, in four sections (corpus reader, optimizer, precision and CPU kind,
+the shim and architectures), because `spacy train --code` and `spacy package --code` take one file.
 """
 import copy
 import functools
