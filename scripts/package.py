@@ -3,13 +3,14 @@ model, and the build log kept out of sight unless the build fails.
 
 `python -m scripts.package MODEL_DIR PACKAGES_DIR ...` stages a copy of the model (the run's own
 output stays as training wrote it), writes meta.json, LICENSE, LICENSES_SOURCES and README.md there,
-and runs `python -m spacy package` on it, which takes that README (with the per-type table) for the
-wheel's instead of writing its own.
+and runs spaCy's `package` on it in this process (a `python -m spacy package` would import the whole
+stack again), which takes that README (with the per-type table) for the wheel's instead of writing its own.
 """
+import os
 import shutil
-import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -107,9 +108,32 @@ def model_readme(meta: dict, crosscheck: Optional[dict] = None) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def output_to(log: Path):
+    """This process's stdout and stderr, and those of the processes it starts (spaCy runs `python -m build`),
+    into `log`, at the file-descriptor level."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("w") as file:
+        os.dup2(file.fileno(), 1)
+        os.dup2(file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def build_wheel(model_dir: Path, output_dir: Path, meta: dict, code: List[Path], readme: Optional[str] = None) -> Path:
-    """Run `spacy package` on a staged copy of `model_dir`, with `readme` as its README.md (else spaCy
+    """Run spaCy's `package` on a staged copy of `model_dir`, with `readme` as its README.md (else spaCy
     writes one); return the wheel, or exit 1 with the build log."""
+    from spacy.cli.package import package
+
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / model_dir.name
@@ -122,14 +146,18 @@ def build_wheel(model_dir: Path, output_dir: Path, meta: dict, code: List[Path],
         files = {**licence_files(meta), **({"README.md": readme} if readme else {})}
         for name, text in files.items():
             (staged / name).write_text(text, encoding="utf8")
-        command = [sys.executable, "-m", "spacy", "package", str(staged), str(output_dir), "--build", "wheel", "--force"]
-        command += [arg for path in code for arg in ("--code", str(path))]
-        result = subprocess.run(command, capture_output=True, text=True)
+        log, exit_code = Path(tmp) / "build.log", 0
+        with output_to(log):
+            try:
+                package(staged, output_dir, code_paths=list(code), create_sdist=False, create_wheel=True, force=True, silent=False)
+            except SystemExit as stopped:  # spaCy's msg.fail(..., exits=1)
+                exit_code = stopped.code
+        build_log = log.read_text(encoding="utf8", errors="replace")
     name_v = f"{meta['lang']}_{meta['name']}-{meta['version']}"
     wheels = sorted((output_dir / name_v / "dist").glob(f"{name_v}-*.whl"))
-    if result.returncode != 0 or not wheels:
-        print(result.stdout + result.stderr)
-        msg.fail(f"spacy package failed (exit {result.returncode}); its log is above", " ".join(command), exits=1)
+    if exit_code or not wheels:
+        print(build_log)
+        msg.fail(f"spacy package failed (exit {exit_code}); its log is above", exits=1)
     return wheels[-1]
 
 

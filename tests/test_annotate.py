@@ -25,8 +25,18 @@ TEXTS = [
 ]
 
 
-def run_cli(*args: str, stdin: bytes = b"", **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scripts.annotate", *args], cwd=PROJECT_DIR, input=stdin, capture_output=True, **kwargs)
+def run_cli(*args: str, stdin: bytes = b""):
+    """`python -m scripts.annotate ARGS` through its typer CLI in this process (a process would import the
+    whole stack again): the exit code, the output with its line wraps undone, any exception but the exit."""
+    import typer
+    from typer.testing import CliRunner
+
+    from scripts.annotate.__main__ import main
+
+    app = typer.Typer(add_completion=False)
+    app.command()(main)
+    result = CliRunner().invoke(app, list(args), input=stdin)
+    return result.exit_code, " ".join(result.output.split()), None if isinstance(result.exception, SystemExit) else result.exception
 
 
 def read_jsonl(path: Path) -> list:
@@ -149,24 +159,22 @@ def test_strict_stops_at_the_first_bad_line_after_writing_those_before(annotator
     assert [line["text"] for line in read_jsonl(tmp_path / "out.jsonl")] == ["Oslo", "Lisbon"]
 
 
-@pytest.mark.slow  # processes that import torch and load the model
 def test_cli_reads_stdin_and_counts_errors_then_strict_exits_1(model, tmp_path):
     stdin = b'{"text": "Anna Brandt went to Oslo."}\nnot json\n{"text": "Lisbon"}\n'
-    result = run_cli(model, "-", str(tmp_path / "out.jsonl"), "--input-format", "jsonl", stdin=stdin)
-    assert result.returncode == 0, result.stderr.decode()[-2000:]
-    output = " ".join(result.stdout.decode().split())
+    exit_code, output, error = run_cli(model, "-", str(tmp_path / "out.jsonl"), "--input-format", "jsonl", stdin=stdin)
+    assert exit_code == 0 and error is None, output[-2000:]
     assert "Annotated 3 lines" in output and "1 of 3 lines could not be annotated" in output
     assert "<stdin>:2: expected a JSON object, got invalid JSON" in output
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 3
-    result = run_cli(model, "-", str(tmp_path / "strict.jsonl"), "--input-format", "jsonl", "--strict", stdin=stdin)
-    output = " ".join(result.stdout.decode().split())
-    assert result.returncode == 1 and "<stdin>:2: expected a JSON object, got invalid JSON" in output
-    assert "Traceback" not in result.stderr.decode()
+    exit_code, output, error = run_cli(model, "-", str(tmp_path / "strict.jsonl"), "--input-format", "jsonl", "--strict", stdin=stdin)
+    assert exit_code == 1 and error is None  # a message, not a traceback
+    assert "<stdin>:2: expected a JSON object, got invalid JSON" in output
 
 
-@pytest.mark.slow  # processes that import torch and load the model
+@pytest.mark.slow  # a process that imports torch and loads the model
 def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
-    """A real run killed part way (SIGKILL once lines are out), then --resume: the file an uninterrupted run writes."""
+    """A real run killed part way (SIGKILL once lines are out), then --resume (in this process): the file an
+    uninterrupted run writes."""
     source = write_input(tmp_path / "in.txt", 4_000)
     with source.open("ab") as stream:
         stream.write(b"bad \xff line\n")
@@ -183,9 +191,9 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     process.wait()
     partial = (tmp_path / "killed.jsonl").read_bytes()
     assert 0 < partial.count(b"\n") < 4_001
-    resumed = run_cli(*args, "--resume")
-    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
-    assert "kept from before" in " ".join(resumed.stdout.decode().split())
+    exit_code, output, error = run_cli(*args, "--resume")
+    assert exit_code == 0 and error is None, output[-2000:]
+    assert "kept from before" in output
 
     annotator.close()  # the in-process run starts where the subprocesses did: no zone open
     annotate("unused", str(source), tmp_path / "whole.jsonl", annotator=annotator, batch_size=256)

@@ -1,8 +1,6 @@
 """The config is the model: it validates, it trains with plain `spacy train` on a CPU, the same seed
 gives the same scores, and the train step stops with advice (no traceback) when a GPU or the hub is missing."""
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +14,6 @@ from scripts.train import override_args
 
 CONFIGS = sorted((PROJECT_DIR / "configs").glob("*.cfg"))
 CODE = "scripts/custom_functions.py"
-
-
-def run_python(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=PROJECT_DIR)
 
 
 def corpus_paths(corpus: Path):
@@ -39,17 +33,21 @@ def test_spacy_debug_config(config, demo_corpus, tiny_transformer, capsys):
 
 
 def plain_spacy_train(config: Path, corpus: Path, transformer: Path, output: Path) -> dict:
-    """`python -m spacy train` as a spaCy user runs it, on the CPU, a few steps; the best model's dev scores."""
-    result = run_python(
-        "-m", "spacy", "train", str(config), "--gpu-id", "-1", "--code", CODE, "--output", str(output), *corpus_paths(corpus),
+    """`python -m spacy train` as a spaCy user runs it, on the CPU, a few steps, through spaCy's own CLI in this
+    process (a process would import the stack again); the best model's dev scores."""
+    import spacy.cli
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(spacy.cli.app, [
+        "train", str(config), "--gpu-id", "-1", "--code", CODE, "--output", str(output), *corpus_paths(corpus),
         "--paths.transformer", str(transformer), "--training.max_steps", "12", "--training.eval_frequency", "6",
         "--nlp.batch_size", "64", "--training.optimizer.learn_rate.initial_rate", "0.001",
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    ])
+    assert result.exit_code == 0, result.output[-3000:] + repr(result.exception)
     return srsly.read_json(output / "model-best" / "meta.json")["performance"]
 
 
-@pytest.mark.slow  # two `spacy train` processes
+@pytest.mark.slow  # two trainings
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_plain_spacy_train_on_the_cpu_is_reproducible(config, demo_corpus, tiny_transformer, tmp_path):
     """Two runs with the config's seed give the same dev scores (torch's CPU kernels used here are deterministic)."""

@@ -235,9 +235,44 @@ def test_package_description_names_the_data_and_its_labels():
     assert "LOC" not in meta["description"]
 
 
-@pytest.mark.slow
-def test_all_on_wnut_style_files(tmp_path, tiny_transformer):
-    """`spacy project run all` on generated WNUT-17-style files with the tiny transformer and a short training."""
+def run_workflow_in_process(project: Path, workflow: str, overrides: dict, monkeypatch) -> None:
+    """Each `python -m MODULE ARGS` line of project.yml's `workflow`, vars substituted by weasel, run in this
+    process through the module's own typer CLI (spacy train too): a process per step would import the whole
+    stack again, about 11 s each on 2 cores. The real nested run is the demo's (test_demo.py)."""
+    import importlib
+
+    import spacy.cli
+    import typer
+    from typer.testing import CliRunner
+    from weasel.util import load_project_config
+
+    config = load_project_config(project, overrides={f"vars.{key}": value for key, value in overrides.items()})
+    commands = {command["name"]: command for command in config["commands"]}
+    monkeypatch.chdir(project)
+
+    def invoke(app, args: List[str], line: str) -> int:
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, f"{line}\n{result.output[-3000:]}"
+        return 0
+
+    import scripts.train
+
+    monkeypatch.setattr(scripts.train.subprocess, "call", lambda command: invoke(spacy.cli.app, command[3:], shlex.join(command)))
+    for name in config["workflows"][workflow]:
+        for line in commands[name]["script"]:
+            python, dash_m, module, *args = shlex.split(line)
+            assert (python, dash_m) == ("python", "-m"), line
+            imported = importlib.import_module(module)
+            main = (importlib.import_module(f"{module}.__main__") if hasattr(imported, "__path__") else imported).main
+            app = typer.Typer(add_completion=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+            app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(main)
+            invoke(app, args, line)
+
+
+@pytest.mark.slow  # a training and a wheel
+def test_all_on_wnut_style_files(tmp_path, tiny_transformer, monkeypatch):
+    """The `all` workflow's commands on generated WNUT-17-style files, with the tiny transformer and a short
+    training: its own types reach the corpus stats, the scores, seqeval's check and the wheel."""
     project = copy_project(tmp_path)
     data = tmp_path / "wnut"
     make_demo_data(data, n_train_docs=6, n_eval_docs=3, seed=0, labels=WNUT_TYPES, layout="tsv")
@@ -246,9 +281,7 @@ def test_all_on_wnut_style_files(tmp_path, tiny_transformer):
         "package_name": "ner_distilbert_wnut_test", "version": "0.0.0",
         "train_overrides": "training.max_steps=6 training.eval_frequency=3 training.optimizer.learn_rate.warmup_steps=2",
     }
-    args = [arg for key, value in overrides.items() for arg in (f"--vars.{key}", value)]
-    result = subprocess.run([sys.executable, "-m", "spacy", "project", "run", "all", ".", *args], cwd=project, capture_output=True, text=True)
-    assert result.returncode == 0, shlex.join(args) + result.stdout[-3000:] + result.stderr[-3000:]
+    run_workflow_in_process(project, "all", overrides, monkeypatch)
     gold_types = set(srsly.read_json(project / "corpus" / "stats.json")["splits"]["test"]["entities"])
     assert gold_types == set(WNUT_TYPES)
     assert set(srsly.read_json(project / "metrics" / "test.json")["ents_per_type"]) >= gold_types

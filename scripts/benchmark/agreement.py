@@ -33,9 +33,10 @@ def new_pipeline(model_dir: Path, config: Path, train_sents):
     return nlp
 
 
-def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, seed: int, learn_rate: float, history: list):
+def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, seed: int, learn_rate: float, history: list, trained: Path):
     """Epochs of nlp.update until dev F1 (fp32) reaches `target_f1` or `max_seconds` run out; `history` goes on
-    from earlier runs (a pipeline trained before goes on learning, with a new optimizer)."""
+    from earlier runs (a pipeline trained before goes on learning, with a new optimizer). Saved to `trained`
+    after every epoch, so a run stopped midway resumes from its last epoch."""
     from scripts.custom_functions import create_torch_adam
 
     train_examples = [gold_example(nlp.vocab, w, t) for w, t in train_sents]
@@ -50,6 +51,8 @@ def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, see
         f1 = nlp.evaluate(dev_examples)["ents_f"]
         history.append({"epoch": len(history) + 1, "dev_f1": f1, "seconds": offset + time.perf_counter() - start})
         msg.text(f"epoch {len(history)}: dev F1 {f1:.3f} after {history[-1]['seconds']:.0f} s")
+        nlp.to_disk(trained)
+        srsly.write_json(trained / "training_history.json", history)
         if f1 >= target_f1 or time.perf_counter() - start > max_seconds:
             return nlp, history
 
@@ -99,9 +102,7 @@ def main(
                 if model_dir is None or not (model_dir / "config.json").exists():
                     model_dir = build_transformer(Path(model_dir or Path(tmp) / "distilbert"), Shape(), seed)
                 nlp = new_pipeline(model_dir, config, gold_sentences(n_train, seed + 1))
-            nlp, history = train(nlp, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate, history)
-            nlp.to_disk(trained)
-            srsly.write_json(trained / "training_history.json", history)
+            nlp, history = train(nlp, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate, history, trained)
             del nlp
         test = gold_sentences(n_test, seed + 3)
         results, reference = {}, None
