@@ -223,18 +223,18 @@ def test_code_file_runs_although_the_projects_functions_are_loaded(model, tmp_pa
 
 
 def test_memory_zones_and_reloads_change_no_output_and_free_the_strings(model, tmp_path):
-    items = [Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(1000))]
+    items = [Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(600))]
     plain = Annotator(model, zone_texts=0, reload_strings=0)
-    zoned = Annotator(model, zone_texts=500, warmup_texts=500, reload_strings=0)
-    reloaded = Annotator(model, zone_texts=250, warmup_texts=250, reload_strings=400)
+    zoned = Annotator(model, zone_texts=300, warmup_texts=300, reload_strings=0)
+    reloaded = Annotator(model, zone_texts=150, warmup_texts=150, reload_strings=240)
     base = len(zoned.nlp.vocab.strings)
-    for i, chunk in enumerate(chunked(items, 250)):
+    for i, chunk in enumerate(chunked(items, 150)):
         assert plain(chunk) == zoned(chunk) == reloaded(chunk)
-        if i == 1:  # the warm-up's 500 texts, annotated outside any zone
+        if i == 1:  # the warm-up's 300 texts, annotated outside any zone
             after_warmup = len(zoned.nlp.vocab.strings)
     zoned.close()
     assert after_warmup > base
-    assert len(plain.nlp.vocab.strings) > after_warmup + 500  # the 500 texts after the warm-up keep bringing new strings
+    assert len(plain.nlp.vocab.strings) > after_warmup + 300  # the 300 texts after the warm-up keep bringing new strings
     # Only the warm-up's strings stay: each zone's went when it was left.
     assert len(zoned.nlp.vocab.strings) == after_warmup
     assert reloaded.reloads >= 1 and plain.reloads == zoned.reloads == 0

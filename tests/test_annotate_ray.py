@@ -13,6 +13,7 @@ from test_annotate import marking_code  # noqa: E402
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local Ray at a time on 2 cores
 def test_ray_writes_what_local_writes(tiny_pipeline, tmp_path):
     model = str(tiny_pipeline)
     lines = [json.dumps({"id": i, "text": f"Anna Brandt of Northwind Bank said in Lisbon on day {i}. Oslo won."}) for i in range(40)]

@@ -18,7 +18,7 @@ def test_flops_formula():
 
 
 def test_gemm_probe_skips_emulated_bf16():
-    rates, skipped = gemm_rates(Shape(), batch_size=32, gpu=False, seconds=1.0)
+    rates, skipped = gemm_rates(Shape(), batch_size=32, gpu=False, seconds=0.25)
     floats = set(rates) - {"int8"}
     if native_bf16():
         assert floats == {"fp32", "bf16"} and "bf16" not in skipped

@@ -16,7 +16,7 @@ from spacy.tokens import DocBin
 
 from scripts.custom_functions import INT8_REQUIREMENTS
 
-pytestmark = pytest.mark.slow  # the nested workflow run (about 10 processes, training, an ONNX export, a wheel)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]  # the nested workflow run (about 10 processes, training, a wheel), once
 
 TEXTS = [
     "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won .",

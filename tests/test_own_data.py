@@ -3,8 +3,6 @@ IOBES, no documents, hub-style datasets saved to disk; seqeval still agrees with
 import random
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
@@ -30,6 +28,7 @@ ONTONOTES_TYPES = (
     "CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP", "ORDINAL", "ORG",
     "PERCENT", "PERSON", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART",
 )
+VOCAB = spacy.blank("en").vocab  # once: making one costs a third of a second
 SPLIT_SEEDS = {"train": 0, "dev": 1, "test": 2}  # make_demo_data's seed + offset per split
 
 
@@ -39,7 +38,7 @@ def generated_sentences(labels, split: str, n_docs: int) -> List[Sentence]:
 
 
 def exported(path: Path):
-    return [s for doc in DocBin().from_disk(path).get_docs(spacy.blank("en").vocab) for s in doc_to_sentences(doc)]
+    return [s for doc in DocBin().from_disk(path).get_docs(VOCAB) for s in doc_to_sentences(doc)]
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +218,7 @@ def test_seqeval_agrees_with_spacy_on_every_figure(tmp_path, labels):
     data = tmp_path / "conll"
     make_demo_data(data, n_train_docs=2, n_eval_docs=30, seed=0, labels=labels, layout="tsv", scheme="bilou")
     convert(tmp_path / "corpus", 10, conll_dir=data)
-    gold = list(DocBin().from_disk(tmp_path / "corpus" / "test.spacy").get_docs(spacy.blank("en").vocab))
+    gold = list(DocBin().from_disk(tmp_path / "corpus" / "test.spacy").get_docs(VOCAB))
     rng = random.Random(1)
     result = crosscheck([Example(perturbed(doc, labels, rng), doc) for doc in gold])
     assert result["agree"] and result["mismatches"] == []

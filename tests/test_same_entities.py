@@ -12,7 +12,7 @@ import spacy
 from scripts.custom_functions import _has_onnxruntime, create_torch_adam, predicting_precision
 from scripts.synthetic_news import generate_texts
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("same_entities")]  # each precision's answers alone, once
 PRECISION = "components.transformer.model.inference_precision"
 PRECISIONS = ["fp32", "bf16", pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed"))]
 TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]

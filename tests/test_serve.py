@@ -254,6 +254,7 @@ def texts_and_answers(tiny_pipeline):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("serve")  # one server, the SIGTERM test last
 def test_health_before_the_model_is_ready_says_loading(server):
     process, url, before = server
     assert all(status == 503 and body == {"status": "loading"} for status, body in before), before
@@ -262,6 +263,7 @@ def test_health_before_the_model_is_ready_says_loading(server):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("serve")  # one server, the SIGTERM test last
 def test_1000_requests_from_16_clients_answer_as_nlp_alone(server, texts_and_answers):
     from scripts.serve.load import send_requests
 
@@ -279,6 +281,7 @@ def test_1000_requests_from_16_clients_answer_as_nlp_alone(server, texts_and_ans
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("serve")  # one server, the SIGTERM test last
 def test_full_queue_answers_503_then_recovers(server, texts_and_answers):
     process, url, _ = server
     texts, answers = texts_and_answers
@@ -301,6 +304,7 @@ def test_full_queue_answers_503_then_recovers(server, texts_and_answers):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("serve")  # one server, the SIGTERM test last
 def test_sigterm_answers_requests_in_flight_then_refuses_and_exits(server, texts_and_answers):
     process, url, _ = server
     texts, answers = texts_and_answers

@@ -10,7 +10,7 @@ import pytest
 from scripts.annotate.measure import descendants
 from test_serve import start_server, texts_and_answers  # noqa: F401 -- a fixture
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one local Ray at a time on 2 cores
 
 
 def listening_addresses(pids: set) -> list:
