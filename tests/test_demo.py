@@ -77,14 +77,14 @@ def test_demo_model_learns(demo_project):
 
 def test_wheel_in_a_fresh_venv_offline_without_the_transformer_folder(demo_project, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # this venv's pip installs into it
     python = venv / "bin" / "python"
     # The fresh venv sees this one's packages (torch is gigabytes) through a .pth file, so the
     # wheel's own requirements resolve offline, and nothing of the project is on its path.
     venv_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                     capture_output=True, text=True, check=True).stdout.strip())
     (venv_site / "project_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-index", str(demo_project / WHEEL)], capture_output=True, text=True)
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", str(demo_project / WHEEL)], capture_output=True, text=True)
     assert install.returncode == 0, install.stdout + install.stderr
 
     expected = entities(spacy.load(demo_project / "demo/training/model-best"))

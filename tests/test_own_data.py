@@ -236,11 +236,10 @@ def test_package_description_names_the_data_and_its_labels():
 
 def run_workflow_in_process(project: Path, workflow: str, overrides: dict, monkeypatch) -> None:
     """Each `python -m MODULE ARGS` line of project.yml's `workflow`, vars substituted by weasel, run in this
-    process through the module's own typer CLI (spacy train too): a process per step would import the whole
-    stack again, about 11 s each on 2 cores. The real nested run is the demo's (test_demo.py)."""
+    process through the module's own typer CLI: a process per step would import the whole stack again, about
+    11 s each on 2 cores. The real nested run is the demo's (test_demo.py)."""
     import importlib
 
-    import spacy.cli
     import typer
     from typer.testing import CliRunner
     from weasel.util import load_project_config
@@ -249,14 +248,6 @@ def run_workflow_in_process(project: Path, workflow: str, overrides: dict, monke
     commands = {command["name"]: command for command in config["commands"]}
     monkeypatch.chdir(project)
 
-    def invoke(app, args: List[str], line: str) -> int:
-        result = CliRunner().invoke(app, args, catch_exceptions=False)
-        assert result.exit_code == 0, f"{line}\n{result.output[-3000:]}"
-        return 0
-
-    import scripts.train
-
-    monkeypatch.setattr(scripts.train.subprocess, "call", lambda command: invoke(spacy.cli.app, command[3:], shlex.join(command)))
     for name in config["workflows"][workflow]:
         for line in commands[name]["script"]:
             python, dash_m, module, *args = shlex.split(line)
@@ -265,7 +256,8 @@ def run_workflow_in_process(project: Path, workflow: str, overrides: dict, monke
             main = (importlib.import_module(f"{module}.__main__") if hasattr(imported, "__path__") else imported).main
             app = typer.Typer(add_completion=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
             app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(main)
-            invoke(app, args, line)
+            result = CliRunner().invoke(app, args, catch_exceptions=False)
+            assert result.exit_code == 0, f"{line}\n{result.output[-3000:]}"
 
 
 @pytest.mark.slow  # a training and a wheel

@@ -36,11 +36,11 @@ def differences(found, expected):
     return [i for i, (ours, theirs) in enumerate(zip(found, expected)) if ours != theirs]
 
 
-def in_threads(nlp, n_threads=8, n_calls=1200):
-    order = [i % len(TEXTS) for i in range(n_calls)]
+def in_threads(nlp, texts=TEXTS, n_threads=8, n_calls=1000):
+    order = [i % len(texts) for i in range(n_calls)]
     random.Random(0).shuffle(order)
     with ThreadPoolExecutor(n_threads) as pool:
-        return order, list(pool.map(lambda i: entities(nlp(TEXTS[i])), order))
+        return order, list(pool.map(lambda i: entities(nlp(texts[i])), order))
 
 
 def test_threads_get_what_a_call_alone_gets(loaded):
@@ -63,11 +63,13 @@ def test_batches_shuffles_and_batch_sizes_change_nothing(loaded):
 
 
 def test_threads_exact_again_after_an_update(tiny_pipeline):
-    """Training switches the torch module to train(); predictions after it run without dropout all the same."""
+    """Training switches the torch module to train(); predictions after it run without dropout all the same
+    (250 texts, each called 4 times from 8 threads)."""
     nlp = spacy.load(tiny_pipeline)
     examples = [spacy.training.Example.from_dict(nlp.make_doc(text), {"entities": []}) for text in TEXTS[:4]]
     nlp.update(examples, sgd=create_torch_adam(1e-4), drop=0.1)
     assert nlp.get_pipe("transformer").model.layers[0].shims[0]._model.training
-    alone = [entities(nlp(text)) for text in TEXTS]
-    order, found = in_threads(nlp)
+    texts = TEXTS[:250]
+    alone = [entities(nlp(text)) for text in texts]
+    order, found = in_threads(nlp, texts)
     assert differences(found, [alone[i] for i in order]) == []
