@@ -70,7 +70,7 @@ def main(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; 0.0.0.0 for every one"),
     port: int = typer.Option(8080, "--port", "-p"),
     engine: str = typer.Option("local", "--engine", "-e", help="local (one process, one model thread) or ray (Ray Serve replicas)"),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long the oldest queued request may wait for batch-mates"),
+    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="How long the oldest queued request may wait for batch-mates (0: a batch is what queued while the model was busy)"),
     max_batch_texts: int = typer.Option(32, "--max-batch-texts", help="Texts in one model batch (one nlp.pipe) at most"),
     max_queue_texts: int = typer.Option(1024, "--max-queue-texts", help="Texts waiting at most (per replica); beyond: 503 with Retry-After"),
     max_body_bytes: int = typer.Option(MAX_BODY_BYTES, "--max-body-bytes", help="Request bodies over this: 413"),

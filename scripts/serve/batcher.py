@@ -3,7 +3,10 @@
 Requests put their texts in a bounded queue and wait. One worker thread owns the pipeline: it loads it,
 answers a warm-up text, then takes queued requests (whole requests, in arrival order) until
 `max_batch_texts` texts are in hand or `max_wait_ms` have passed since the oldest arrived, and answers
-them with one `nlp.pipe`. So the model never runs from two threads at once (thinc's shim is not thread
+them with one `nlp.pipe`. The default wait is 0: a batch is then what queued while the model ran the
+one before, so a lone request waits for nothing and a busy service still batches (on 2 AVX2 cores, 32
+clients: 3.1x the texts/s of a per-request endpoint, against 2.65x with 5 ms, whose lone requests paid
+the 5 ms; docs/serving.md). So the model never runs from two threads at once (thinc's shim is not thread
 safe: spaCy issue #11868), and concurrent requests share forward passes, which on a CPU cost far less
 per text in a batch than one at a time. The pipeline runs in annotate's Annotator: memory zones, a
 warm-up outside them and reloads now and then keep memory flat over any number of requests, and each
@@ -80,7 +83,7 @@ class MicroBatcher:
     pipeline that did not load."""
 
     def __init__(
-        self, load: Callable[[], Pipeline], *, max_wait_ms: float = 5.0, max_batch_texts: int = 32, max_queue_texts: int = 1024,
+        self, load: Callable[[], Pipeline], *, max_wait_ms: float = 0.0, max_batch_texts: int = 32, max_queue_texts: int = 1024,
         on_batch: Callable[[int, float], None] = lambda n, s: None, on_failure: Callable[[BaseException], None] = lambda e: None,
     ):
         if max_batch_texts < 1 or max_queue_texts < 1 or max_wait_ms < 0:

@@ -165,7 +165,7 @@ def run(
     concurrency: str = typer.Option("1,8,32", "--concurrency", help="Clients at once, comma-separated"),
     soak_requests: int = typer.Option(0, "--soak-requests", help="Then the batched server at the top concurrency until it has answered this many texts: its RSS at 10% of them and at all"),
     port: int = typer.Option(8181, "--port", help="The batched server's port; the plain one's is the next"),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms"),
+    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms"),
     max_batch_texts: int = typer.Option(32, "--max-batch-texts"),
     precision: Optional[str] = typer.Option(None, "--precision"),
     threads: int = typer.Option(0, "--threads", help="Both servers' model threads (serve --threads); 0: torch's default"),
