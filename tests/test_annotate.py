@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import scripts.custom_functions  # noqa: F401 -- functions the model's config may name
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, run_cli
 from scripts.annotate.annotator import Annotator
 from scripts.annotate.lines import AnnotateError, BadLineError, Item, chunked, parse_line
 from scripts.annotate.resume import resume_point
@@ -23,20 +23,6 @@ TEXTS = [
     "",
     "Ünïcödé 東京 😀 Москва \u200b\x07 Oslo",
 ]
-
-
-def run_cli(*args: str, stdin: bytes = b""):
-    """`python -m scripts.annotate ARGS` through its typer CLI in this process (a process would import the
-    whole stack again): the exit code, the output with its line wraps undone, any exception but the exit."""
-    import typer
-    from typer.testing import CliRunner
-
-    from scripts.annotate.__main__ import main
-
-    app = typer.Typer(add_completion=False)
-    app.command()(main)
-    result = CliRunner().invoke(app, list(args), input=stdin)
-    return result.exit_code, " ".join(result.output.split()), None if isinstance(result.exception, SystemExit) else result.exception
 
 
 def read_jsonl(path: Path) -> list:
@@ -161,12 +147,12 @@ def test_strict_stops_at_the_first_bad_line_after_writing_those_before(annotator
 
 def test_cli_reads_stdin_and_counts_errors_then_strict_exits_1(model, tmp_path):
     stdin = b'{"text": "Anna Brandt went to Oslo."}\nnot json\n{"text": "Lisbon"}\n'
-    exit_code, output, error = run_cli(model, "-", str(tmp_path / "out.jsonl"), "--input-format", "jsonl", stdin=stdin)
+    exit_code, output, error = run_cli("scripts.annotate", model, "-", str(tmp_path / "out.jsonl"), "--input-format", "jsonl", stdin=stdin)
     assert exit_code == 0 and error is None, output[-2000:]
     assert "Annotated 3 lines" in output and "1 of 3 lines could not be annotated" in output
     assert "<stdin>:2: expected a JSON object, got invalid JSON" in output
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 3
-    exit_code, output, error = run_cli(model, "-", str(tmp_path / "strict.jsonl"), "--input-format", "jsonl", "--strict", stdin=stdin)
+    exit_code, output, error = run_cli("scripts.annotate", model, "-", str(tmp_path / "strict.jsonl"), "--input-format", "jsonl", "--strict", stdin=stdin)
     assert exit_code == 1 and error is None  # a message, not a traceback
     assert "<stdin>:2: expected a JSON object, got invalid JSON" in output
 
@@ -191,7 +177,7 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     process.wait()
     partial = (tmp_path / "killed.jsonl").read_bytes()
     assert 0 < partial.count(b"\n") < 4_001
-    exit_code, output, error = run_cli(*args, "--resume")
+    exit_code, output, error = run_cli("scripts.annotate", *args, "--resume")
     assert exit_code == 0 and error is None, output[-2000:]
     assert "kept from before" in output
 

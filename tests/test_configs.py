@@ -7,7 +7,7 @@ import pytest
 import spacy
 import srsly
 
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, run_cli
 from scripts.corpus import convert
 from scripts.gpu import gpu_problem
 from scripts.train import override_args
@@ -57,19 +57,9 @@ def test_plain_spacy_train_on_the_cpu_is_reproducible(config, demo_corpus, tiny_
     assert first["ents_f"] is not None
 
 
-def run_train_cli(*args: str):
-    """`python -m scripts.train ARGS` in this process: its exit code, its output, and any exception but the exit."""
-    from typer.testing import CliRunner
-
-    from scripts.train import app
-
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, " ".join(result.output.split()), None if isinstance(result.exception, SystemExit) else result.exception
-
-
 @pytest.mark.skipif(gpu_problem(0) is None, reason="a usable GPU is present")
 def test_no_gpu_stops_with_advice(demo_corpus, tmp_path):
-    exit_code, output, error = run_train_cli(str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "0", *corpus_paths(demo_corpus))
+    exit_code, output, error = run_cli("scripts.train", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "0", *corpus_paths(demo_corpus))
     assert exit_code == 1 and error is None  # a message, not a traceback
     assert "GPU 0 was asked for, but" in output and "--vars.gpu_id -1" in output and "spacy project run demo" in output
     assert not any(tmp_path.iterdir())
@@ -129,8 +119,8 @@ def test_untrained_pipeline_reads_a_doc_longer_than_the_window(demo_corpus, tiny
 
 def test_unreachable_transformer_stops_with_advice(demo_corpus, tmp_path):
     """The tests run offline, so a hub name cannot load: train says so before it starts."""
-    exit_code, output, error = run_train_cli(
-        str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "-1", *corpus_paths(demo_corpus), "--transformer", "distilbert-base-uncased",
+    exit_code, output, error = run_cli(
+        "scripts.train", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "-1", *corpus_paths(demo_corpus), "--transformer", "distilbert-base-uncased",
     )
     assert exit_code == 1 and error is None  # a message, not a traceback
     assert "The transformer 'distilbert-base-uncased' cannot be loaded" in output and "--vars.transformer PATH" in output

@@ -9,7 +9,7 @@ import srsly
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from spacy.tokens import DocBin
 
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, run_cli
 from scripts.conll import HF_LABELS, ConllError, doc_to_sentences, read_conll_file, read_tags
 from scripts.corpus import ALONE, FROM_MARKERS, FROM_STARTS, GROUPED, convert, figure_mismatches, write_splits
 from scripts.dataset import hf_splits
@@ -275,18 +275,11 @@ def test_hf_rows_with_bad_tags_are_refused():
 def test_cli_exits_non_zero_with_the_message(tmp_path):
     """`python -m scripts.corpus` through its typer CLI, in this process: exit 1 and the file, line and what was
     expected, not a traceback."""
-    import typer
-    from typer.testing import CliRunner
-
-    from scripts.corpus import main
-
     conll_dir = write_sample_dir(tmp_path / "conll")
     (conll_dir / "valid.txt").write_text("EU NNP B-NP B-ORG\nrejects O\n", encoding="utf8")
-    app = typer.Typer(add_completion=False)
-    app.command()(main)
-    result = CliRunner().invoke(app, [str(tmp_path / "out"), "--conll-dir", str(conll_dir)])
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    unwrapped = "".join(result.output.split())  # wasabi wraps long lines
+    exit_code, output, error = run_cli("scripts.corpus", str(tmp_path / "out"), "--conll-dir", str(conll_dir))
+    assert exit_code == 1 and error is None  # a message, not a traceback
+    unwrapped = "".join(output.split())  # wasabi wraps long lines
     assert "".join(f"{conll_dir / 'valid.txt'}:2: 2 columns: expected 4, as on line 1".split()) in unwrapped
 
 

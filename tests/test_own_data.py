@@ -14,7 +14,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from conftest import copy_project
+from conftest import copy_project, run_cli
 from scripts.conll import ConllError, Sentence, doc_to_sentences, read_conll_file, read_tags
 from scripts.corpus import ALONE, FROM_TAGS, GROUPED, convert
 from scripts.dataset import HF_SPLITS, class_label_types, find_columns
@@ -236,28 +236,18 @@ def test_package_description_names_the_data_and_its_labels():
 
 def run_workflow_in_process(project: Path, workflow: str, overrides: dict, monkeypatch) -> None:
     """Each `python -m MODULE ARGS` line of project.yml's `workflow`, vars substituted by weasel, run in this
-    process through the module's own typer CLI: a process per step would import the whole stack again, about
-    11 s each on 2 cores. The real nested run is the demo's (test_demo.py)."""
-    import importlib
-
-    import typer
-    from typer.testing import CliRunner
+    process (conftest.run_cli). The real nested run is the demo's (test_demo.py)."""
     from weasel.util import load_project_config
 
     config = load_project_config(project, overrides={f"vars.{key}": value for key, value in overrides.items()})
     commands = {command["name"]: command for command in config["commands"]}
     monkeypatch.chdir(project)
-
     for name in config["workflows"][workflow]:
         for line in commands[name]["script"]:
             python, dash_m, module, *args = shlex.split(line)
             assert (python, dash_m) == ("python", "-m"), line
-            imported = importlib.import_module(module)
-            main = (importlib.import_module(f"{module}.__main__") if hasattr(imported, "__path__") else imported).main
-            app = typer.Typer(add_completion=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-            app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(main)
-            result = CliRunner().invoke(app, args, catch_exceptions=False)
-            assert result.exit_code == 0, f"{line}\n{result.output[-3000:]}"
+            exit_code, output, error = run_cli(module, *args)
+            assert exit_code == 0 and error is None, f"{line}\n{output[-3000:]}\n{error!r}"
 
 
 @pytest.mark.slow  # a training and a wheel

@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-import typer
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
-from typer.testing import CliRunner
 
+from conftest import run_cli
 from scripts.errors import MISSED, SPURIOUS, confusion_table, error_examples, match_entities, match_examples
 from scripts.package import model_readme
-from scripts.report.__main__ import main
 from scripts.report.build import build_report
 from scripts.report.confusion import label_colours
 from scripts.report.training import best_evaluation, loss_per_step, read_training_log
@@ -183,12 +181,10 @@ def test_training_log_lines_that_are_no_evaluation_are_left_out(tmp_path):
 
 
 def test_cli_exits_0_and_warns_when_inputs_are_missing(tmp_path):
-    app = typer.Typer()
-    app.command()(main)
     args = ["--training-dir", str(tmp_path), "--corpus-dir", str(tmp_path), "--metrics-dir", str(tmp_path), "--output", str(tmp_path / "r.html")]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "train_log.jsonl is missing" in " ".join(result.output.split()) and (tmp_path / "r.html").exists()
+    exit_code, output, _ = run_cli("scripts.report", *args)
+    assert exit_code == 0, output
+    assert "train_log.jsonl is missing" in output and (tmp_path / "r.html").exists()
 
 
 def test_model_readme_has_the_per_type_table_and_sources():
