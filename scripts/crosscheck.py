@@ -8,6 +8,7 @@ import srsly
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.scoring import TOLERANCE, crosscheck, read_predictions, sentence_tags, write_predictions
 
 
@@ -51,4 +52,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

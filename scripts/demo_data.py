@@ -11,6 +11,7 @@ from typing import Sequence
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.conll import LAYOUTS, SCHEMES, parse_labels, write_conll
 from scripts.synthetic_news import CONLL_TYPES, generate_documents
 
@@ -44,4 +45,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

@@ -18,6 +18,7 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from wasabi import msg
 
+from scripts import cli
 from scripts.custom_functions import PRECISIONS, create_gold_sentences_corpus, precision_overrides, predicting_precision
 from scripts.gpu import use_device
 
@@ -99,4 +100,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

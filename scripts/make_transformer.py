@@ -13,6 +13,7 @@ from typing import Dict, Iterable, Iterator, List
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.conll import DOCSTART
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -114,4 +115,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

@@ -19,6 +19,7 @@ import srsly
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.custom_functions import INT8_REQUIREMENTS, keep_int8_copy
 
 HF_URL = "https://huggingface.co/"
@@ -187,4 +188,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

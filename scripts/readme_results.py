@@ -12,6 +12,8 @@ import typer
 from spacy.util import load_config
 from wasabi import msg
 
+from scripts import cli
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 # The report's pictures the README shows, and what they show.
 PICTURES = {"training": "Training: dev P/R/F and losses per step, the step model-best keeps marked", "errors": "Test errors: gold type against predicted type"}
@@ -73,4 +75,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

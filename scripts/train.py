@@ -15,6 +15,7 @@ import typer
 from spacy.util import load_config
 from wasabi import msg
 
+from scripts import cli
 from scripts.gpu import check_device
 from scripts.hub import OFFLINE_ADVICE, go_offline_if_unreachable
 
@@ -93,4 +94,4 @@ def run_spacy_cli(args: List[str]) -> None:
 
 
 if __name__ == "__main__":
-    app()
+    cli.run(app)

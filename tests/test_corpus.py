@@ -119,6 +119,18 @@ def test_iob1_and_iob2_files_give_identical_docbins(tmp_path):
     assert srsly.read_json(tmp_path / "iob2" / "stats.json")["splits"]["train"]["tags_repaired"] == 0
 
 
+def test_docbins_are_what_spacy_blank_english_writes(tmp_path, monkeypatch):
+    """The corpus makes English's vocab without a Language (making one loads every package's entry points)."""
+    import scripts.corpus
+
+    conll = write_sample_dir(tmp_path / "conll")
+    convert(tmp_path / "ours", 10, conll_dir=conll)
+    monkeypatch.setattr(scripts.corpus, "create_vocab", lambda *args: spacy.blank("en").vocab)
+    convert(tmp_path / "blank", 10, conll_dir=conll)
+    for split in ("train", "dev", "test"):
+        assert (tmp_path / "ours" / f"{split}.spacy").read_bytes() == (tmp_path / "blank" / f"{split}.spacy").read_bytes()
+
+
 def test_i_tag_is_read_as_conlleval_reads_it():
     tags, repaired = read_tags(["O", "I-PER", "I-PER", "I-LOC", "B-LOC", "I-LOC", "O"], ["here"] * 7)
     assert tags == ["O", "B-PER", "I-PER", "B-LOC", "B-LOC", "I-LOC", "O"]

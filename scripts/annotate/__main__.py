@@ -5,6 +5,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.annotate.annotator import DEFAULT_CODE
 from scripts.annotate.lines import AnnotateError, BadLineError
 from scripts.annotate.run import annotate
@@ -67,4 +68,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.annotate.texts import stream_texts, write_input
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -265,4 +266,4 @@ def engines(
 
 
 if __name__ == "__main__":
-    app()
+    cli.run(app)

@@ -13,6 +13,7 @@ import srsly
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.report import check_targets, median_of_rounds, print_table, summarise
@@ -192,5 +193,5 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)
 

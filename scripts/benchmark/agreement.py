@@ -19,6 +19,7 @@ import srsly
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.benchmark.ceiling import Shape, cpu_info
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, gold_sentences
 from scripts.benchmark.systems import PRECISION, gold_example
@@ -119,4 +120,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

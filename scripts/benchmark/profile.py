@@ -18,6 +18,7 @@ from typing import Dict, Optional
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.benchmark.ceiling import Shape, cpu_info
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs
 from scripts.benchmark.systems import TRAINING_STEPS, TRAINING_WARM_UP, Settings, setup_process
@@ -103,4 +104,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

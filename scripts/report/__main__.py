@@ -4,6 +4,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.report.build import build_report
 from scripts.report.page import image_paths
 
@@ -24,4 +25,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
+from scripts import cli
 from scripts.annotate.annotator import DEFAULT_CODE
 from scripts.serve.app import MAX_BODY_BYTES, Metrics, create_app
 from scripts.serve.batcher import MicroBatcher, Pipeline
@@ -110,4 +111,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    cli.run(main)

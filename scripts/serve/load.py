@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 
 import typer
 
+from scripts import cli
 from scripts.annotate.annotator import DEFAULT_CODE, load_pipeline
 from scripts.annotate.lines import doc_result
 from scripts.annotate.measure import rss_mb
@@ -254,4 +255,4 @@ def soak(server: Server, texts: List[str], expected: List[dict], n_requests: int
 
 
 if __name__ == "__main__":
-    app()
+    cli.run(app)
