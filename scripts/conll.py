@@ -4,16 +4,21 @@ Both corpus sources (text files and Hugging Face datasets) end up as `Sentence`s
 documents, so the rules that matter (how a tag is read, where a document ends, how sentences
 become Docs) live here once. Any entity types are read; IOB1, IOB2 (BIO), BILOU and IOBES tags
 all become IOB2, read as conlleval reads them.
+
+spaCy is imported where Docs are made or read, not here: writing CoNLL text (the demo's data) needs
+none of it, and importing it costs about 4 s (thinc imports torch).
 """
+from __future__ import annotations
+
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Collection, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Collection, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from spacy.tokens import Doc
-from spacy.training import biluo_to_iob, offsets_to_biluo_tags
-from spacy.vocab import Vocab
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
+    from spacy.vocab import Vocab
 
 DOCSTART = "-DOCSTART-"
 # The reference notebook's label list: the id order of CoNLL-2003 datasets on the hub.
@@ -182,6 +187,8 @@ def sentences_to_docs(vocab: Vocab, documents: Iterable[Document], n_sents: int)
     Spaces are left unknown, which is what CoNLL holds and what makes spaCy's Corpus keep the gold
     tokens instead of retokenizing the text.
     """
+    from spacy.tokens import Doc
+
     if n_sents < 1:
         raise ValueError(f"n_sents must be 1 or more, got {n_sents}")
     for document in documents:
@@ -195,6 +202,8 @@ def sentences_to_docs(vocab: Vocab, documents: Iterable[Document], n_sents: int)
 
 def iob2_tags(doc: Doc) -> List[str]:
     """The Doc's entities as one IOB2 tag per token."""
+    from spacy.training import biluo_to_iob, offsets_to_biluo_tags
+
     return biluo_to_iob(offsets_to_biluo_tags(doc, [(e.start_char, e.end_char, e.label_) for e in doc.ents], missing="O"))
 
 
