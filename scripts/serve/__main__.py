@@ -84,17 +84,19 @@ def main(
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (costs throughput)"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
-    from scripts.custom_functions import precision_overrides
-
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
     if engine not in ENGINES:
         msg.fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}", exits=1)
     if min(max_batch_texts, max_queue_texts, max_body_bytes, replicas) < 1 or max_wait_ms < 0:
         msg.fail("--max-batch-texts, --max-queue-texts, --max-body-bytes and --replicas: expected 1 or more; --max-wait-ms: 0 or more", exits=1)
-    try:
-        config = precision_overrides(precision)
-    except ValueError as err:
-        msg.fail(str(err), exits=1)
+    config = {}
+    if precision is not None:  # custom_functions imports the whole stack, which a Ray driver need not load
+        from scripts.custom_functions import precision_overrides
+
+        try:
+            config = precision_overrides(precision)
+        except ValueError as err:
+            msg.fail(str(err), exits=1)
     code_path = DEFAULT_CODE if code is None else (Path(code) if code else None)
     if code_path and not code_path.is_file():
         msg.fail(f"--code {code_path}: no such file", exits=1)
