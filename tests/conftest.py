@@ -16,8 +16,9 @@ for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"
 # pytest.ini runs one xdist worker per core. Each worker, and every process a test starts, gets its share of
 # the cores for torch's and ONNX Runtime's thread pools: with the defaults, two workers' OpenMP threads
 # spin-wait on each other's cores (the full suite took 574 s of CPU instead of 473 s; docs/tests.md).
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
 
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
