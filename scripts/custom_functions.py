@@ -226,8 +226,8 @@ def quantize_rows(model):
     With the zero point a constant (64), each MatMul is one fused MatMulIntegerToFloat (uint8 x int8
     in, fp32 times the weights' scales out) and one multiplication by the rows' scales; the row
     quantization is a fused QuantizeLinear along the rows. Per-row zero points (each row's min to max)
-    had 2/3 of this error but cost five elementwise passes more per MatMul: 1.7x torch's fp32 instead
-    of 2.0x on a distilbert-base shape, 2 threads (docs/precision.md)."""
+    cost five elementwise passes more per MatMul: the pipeline ran 1.34x fp32 with them, 2.29x without,
+    on 2 AVX2 cores (the benchmark; docs/precision.md)."""
     import numpy
     from onnx import helper, numpy_helper
 
