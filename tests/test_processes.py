@@ -37,17 +37,28 @@ def test_a_ray_server_driver_imports_no_model_code():
     assert imported("import scripts.serve.__main__, scripts.serve.ray_engine", ["spacy", "torch"]) == []
 
 
-def test_a_step_freezes_its_heap_after_every_other_exit_handler():
-    """scripts/cli.run registers gc.freeze first, so it runs last among the exit handlers, before the
-    interpreter's final collections."""
+def test_a_step_imports_without_the_collector_and_runs_with_the_stack_frozen():
+    """`python -m scripts.STEP` imports the package while sys.argv[0] is "-m": the collector is off for the
+    step's imports; cli.run freezes what was imported and turns the collector back on, and registers
+    gc.freeze first, so that it runs last among the exit handlers, before the interpreter's final collections."""
     code = (
+        "import sys\n"
+        "sys.argv[0] = '-m'  # as while `python -m scripts.STEP` finds the step\n"
         "import atexit, gc, typer\n"
         "from scripts import cli\n"
-        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "print('collecting while importing:', gc.isenabled())\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > frozen[0]))\n"
+        "frozen = [0]\n"
         "def main(name: str = 'x'):\n"
-        "    atexit.register(lambda: print('frozen when a later handler runs:', gc.get_freeze_count() > 0))\n"
+        "    print('collecting in the run:', gc.isenabled(), 'imports frozen:', gc.get_freeze_count() > 0)\n"
+        "    frozen[0] = gc.get_freeze_count()\n"
+        "    made = [[] for _ in range(1000)]\n"
+        "    atexit.register(lambda: print('frozen when a later handler runs:', gc.get_freeze_count() > frozen[0], len(made)))\n"
         "cli.run(main)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split("\n")[:2] == ["frozen when a later handler runs: False", "frozen at exit: True"]
+    assert result.stdout.split("\n")[:4] == [
+        "collecting while importing: False", "collecting in the run: True imports frozen: True",
+        "frozen when a later handler runs: False 1000", "frozen at exit: True",
+    ]

@@ -47,7 +47,7 @@ def files_a_command_needs(command: dict) -> Set[str]:
                 needed |= project_imports(module_file(args[i + 1]), set())
             elif (PROJECT_DIR / arg).is_file() and arg != "README.md" and arg not in command.get("outputs", []):
                 needed.add(PROJECT_DIR / arg)
-    # Package __init__ files hold a docstring only (checked below), so they change no step's result.
+    # Package __init__ files change no step's result (checked below), so they are no deps.
     return {str(p.relative_to(PROJECT_DIR)) for p in needed if p.name != "__init__.py"}
 
 
@@ -58,10 +58,18 @@ def test_deps_name_every_file_the_command_runs_or_imports(name):
     assert not missing, f"{name}: add to deps: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("init", sorted(PROJECT_DIR.glob("scripts/**/__init__.py")), ids=str)
-def test_package_inits_hold_only_a_docstring(init):
+@pytest.mark.parametrize("init", sorted(PROJECT_DIR.glob("scripts/*/**/__init__.py")), ids=str)
+def test_subpackage_inits_hold_only_a_docstring(init):
     body = ast.parse(init.read_text(encoding="utf8")).body
     assert len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+
+
+def test_the_package_init_holds_a_docstring_and_the_collector_switch_only():
+    """scripts/__init__.py turns the collector off while a step imports (test_processes.py runs it)."""
+    body = ast.parse((PROJECT_DIR / "scripts" / "__init__.py").read_text(encoding="utf8")).body
+    assert isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+    assert [type(node) for node in body[1:]] == [ast.Import, ast.If]
+    assert {alias.name for node in ast.walk(body[-1]) if isinstance(node, ast.Import) for alias in node.names} == {"gc"}
 
 
 def test_no_module_shadows_an_installed_package():
