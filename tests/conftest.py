@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -67,14 +68,29 @@ def pytest_collection_modifyitems(items):
     items.sort(key=rank)  # stable: each file's own order stays (the serve group's SIGTERM test last)
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """The folder `name` that `make` fills, made once per test run: by the first xdist worker that asks,
+    under a lock, while the other waits; read-only for the tests."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder, shared by its workers
+    path, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            make(path)
+            done.touch()
+    return path
+
+
 @pytest.fixture(scope="session")
 def demo_conll_dir(tmp_path_factory) -> Path:
     """The demo's CoNLL sample, smaller: made by the project's own generator."""
     from scripts.demo_data import make_demo_data
 
-    path = tmp_path_factory.mktemp("demo_conll")
-    make_demo_data(path, n_train_docs=12, n_eval_docs=4, seed=0)
-    return path
+    return made_once(tmp_path_factory, "demo_conll", lambda path: make_demo_data(path, n_train_docs=12, n_eval_docs=4, seed=0))
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +98,7 @@ def tiny_transformer(tmp_path_factory, demo_conll_dir) -> Path:
     from scripts.make_transformer import conll_words, make_transformer
 
     words = list(conll_words([demo_conll_dir / "train.txt"]))
-    return make_transformer(tmp_path_factory.mktemp("tiny_distilbert"), words, dim=32, n_layers=1, n_heads=2, hidden_dim=64)
+    return made_once(tmp_path_factory, "tiny_distilbert", lambda path: make_transformer(path, words, dim=32, n_layers=1, n_heads=2, hidden_dim=64))
 
 
 @pytest.fixture(scope="session")
@@ -90,9 +106,7 @@ def demo_corpus(tmp_path_factory, demo_conll_dir) -> Path:
     """The demo sample as the corpus step writes it: {train,dev,test}.spacy and stats.json, Docs of up to 10 sentences."""
     from scripts.corpus import convert
 
-    path = tmp_path_factory.mktemp("demo_corpus")
-    convert(path, 10, conll_dir=demo_conll_dir)
-    return path
+    return made_once(tmp_path_factory, "demo_corpus", lambda path: convert(path, 10, conll_dir=demo_conll_dir))
 
 
 # Steps of 4 Docs at a constant learning rate, the config's seed: the model finds the demo's entities in
@@ -104,9 +118,13 @@ TINY_TRAINING = {"steps": 40, "docs_per_step": 4, "learn_rate": 4e-3}
 @pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
     """A trained `transformer` + `sentencizer` + `ner` pipeline saved with nlp.to_disk: the project's config
-    on the tiny transformer, trained in this process on the demo sample (a few seconds). It finds the demo's
+    on the tiny transformer, trained in a test process on the demo sample (a few seconds). It finds the demo's
     entities in demo-like sentences, which is all the tests of annotate, sentences and odd input need;
     the demo workflow's model (`demo_project`) is for the tests of the workflow itself."""
+    return made_once(tmp_path_factory, "tiny_pipeline", lambda path: train_tiny_pipeline(path / "model", demo_corpus, tiny_transformer)) / "model"
+
+
+def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path) -> None:
     import random
 
     import spacy
@@ -135,12 +153,10 @@ def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
         torch.set_num_threads(threads)
     found = [(ent.text, ent.label_) for ent in nlp("Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won.").ents]
     assert ("Anna Brandt", "PER") in found and ("Lisbon", "LOC") in found, f"the tiny pipeline learnt too little: {found}"
-    path = tmp_path_factory.mktemp("tiny_pipeline") / "model"
     nlp.to_disk(path)
     nlp = spacy.load(path)  # a pipeline updated in this process predicts in fp32 and makes no int8 copy
     keep_int8_copy(nlp)  # as the package step does: loading it exports nothing (where int8 is the CPU's default)
     nlp.to_disk(path)
-    return path
 
 
 def copy_project(destination: Path) -> Path:
