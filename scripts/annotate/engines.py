@@ -49,11 +49,22 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def worker_context():
+    """forkserver where the OS has it: one server process imports the stack once and forks each worker from
+    it, so a worker does not spend ~11 s of CPU importing torch, transformers and spaCy again. Nothing in the
+    server has started torch's thread pools or CUDA, which do not survive a fork (so no plain fork). spawn
+    elsewhere (Windows)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["spacy", "spacy_transformers", "scripts.annotate.annotator"])
+    return context
+
+
 def process_results(chunks: Iterable[List[Item]], n_process: int, annotator_kwargs: dict) -> Iterator[List[Result]]:
     """Chunks annotated by `n_process` worker processes, in order, at most 2 chunks a worker in flight."""
     kwargs = {**annotator_kwargs, "threads": max(1, cpu_count() // n_process)}
-    # spawn, not fork: torch's thread pools and CUDA do not survive a fork.
-    with multiprocessing.get_context("spawn").Pool(n_process, initializer=_start_worker, initargs=(kwargs,)) as pool:
+    with worker_context().Pool(n_process, initializer=_start_worker, initargs=(kwargs,)) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_annotate_in_worker, (chunk,)))

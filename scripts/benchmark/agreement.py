@@ -50,7 +50,7 @@ def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, see
         for i in range(0, len(train_examples), 16):
             nlp.update(train_examples[i : i + 16], sgd=optimizer, drop=0.1, losses={})
         f1 = nlp.evaluate(dev_examples)["ents_f"]
-        history.append({"epoch": len(history) + 1, "dev_f1": f1, "seconds": offset + time.perf_counter() - start})
+        history.append({"epoch": len(history) + 1, "dev_f1": f1, "seconds": offset + time.perf_counter() - start, "learn_rate": learn_rate, "n_train": len(train_examples)})
         msg.text(f"epoch {len(history)}: dev F1 {f1:.3f} after {history[-1]['seconds']:.0f} s")
         nlp.to_disk(trained)
         srsly.write_json(trained / "training_history.json", history)
