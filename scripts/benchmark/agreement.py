@@ -8,8 +8,8 @@ A precision may be the default only with agreement >= 99.5% (and, on the demo's 
 F1 within 0.3 points of fp32: `python -m scripts.evaluate ... --precision`). With the defaults, on a
 2-core AVX2 CPU, one run reached dev F1 0.902 at epoch 19 (~21 minutes; docs/performance/agreement.json)
 and a later one plateaued at 0.86-0.885 over epochs 17-36 (avx2_agreement_36epochs.json): on 150 dev
-sentences 0.9 lies within the plateau's spread, and `--n-train` (a superset of the smaller sets) lifts
-it. 2e-4 did not learn.
+sentences 0.9 lies within the plateau's spread. A larger `--n-train` gives a superset of the smaller
+training set, so a kept pipeline can go on learning on more sentences. 2e-4 did not learn.
 """
 import os
 import random
