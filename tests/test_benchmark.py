@@ -93,3 +93,27 @@ def test_training_profile_splits_each_step_into_its_parts(tiny_transformer):
         assert all(phases[phase] > 0 for phase in ("forward", "backward", "optimizer")), (system, phases)
         assert phases["total"] >= sum(phases[p] for p in PHASES)
     assert per_batch["hf"]["clip"] > 0 and per_batch["spacy"]["clip"] == 0  # spaCy's optimizer clips inside
+
+
+def test_agreement_trains_keeps_the_pipeline_goes_on_with_more_sentences_and_compares(tmp_path, tiny_transformer):
+    """The accuracy bar's tool on the tiny transformer: an epoch, the pipeline kept with its history, one
+    more epoch on a larger set (a superset) from the kept pipeline, then each precision against fp32."""
+    import torch
+
+    from conftest import PROJECT_DIR
+    from scripts.benchmark.agreement import main
+    from scripts.benchmark.inputs import DEFAULT_CONFIG
+
+    threads = torch.get_num_threads()
+    settings = dict(model_dir=tiny_transformer, trained=tmp_path / "trained", config=PROJECT_DIR / DEFAULT_CONFIG, n_dev=8, n_test=16,
+                    target_f1=1.1, max_seconds=0, threads=1, seed=0)  # 1.1 is never reached: one epoch a call
+    try:
+        main(output=tmp_path / "first.json", precisions="fp32", n_train=16, learn_rate=1e-3, **settings)
+        main(output=tmp_path / "second.json", precisions="fp32,int8", n_train=32, learn_rate=5e-4, **settings)
+    finally:
+        torch.set_num_threads(threads)
+    report = srsly.read_json(tmp_path / "second.json")
+    assert [(h["epoch"], h["n_train"], h["learn_rate"]) for h in report["training"]] == [(1, 16, 1e-3), (2, 32, 5e-4)]
+    assert set(report["results"]) == {"fp32", "int8"} and report["results"]["fp32"]["agreement_with_fp32"] == 1.0
+    assert 0 <= report["results"]["int8"]["agreement_with_fp32"] <= 1 and report["n_test_tokens"] > 0
+    assert report["cpu"]["flags"] and report["threads"] == 1
