@@ -99,3 +99,21 @@ def _demo_overrides():
     args = shlex.split(PROJECT["vars"]["demo_vars"])
     for key, value in zip(args[::2], args[1::2]):
         yield key.lstrip("-"), srsly.json_loads(value) if value.lstrip("-").isdigit() else value
+
+
+def main_blocks(path: Path) -> list:
+    """The bodies of `path`'s `if __name__ == "__main__":` blocks, as source."""
+    tree = ast.parse(path.read_text(encoding="utf8"))
+    return [
+        [ast.unparse(statement) for statement in node.body]
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ('__name__ == "__main__"', "__name__ == '__main__'")
+    ]
+
+
+@pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("scripts/**/*.py")), ids=lambda p: str(p.relative_to(PROJECT_DIR)))
+def test_every_step_runs_through_cli_run(path):
+    """`python -m scripts.STEP` imports with the collector off (scripts/__init__.py); only cli.run turns it
+    back on, so a step that did not end in it would run its whole course without one."""
+    for body in main_blocks(path):
+        assert len(body) == 1 and body[0].startswith("cli.run("), f"{path.name}: the __main__ block should be cli.run(app or main): {body}"
