@@ -46,11 +46,12 @@ def test_benchmark_tiny(tmp_path, tiny_transformer, monkeypatch):
     for key in ("inference_words_per_s", "training_words_per_s", "forward_flops_per_word", "training_flops_per_word"):
         assert report["ceiling"][key] > 0
     pairs = {(row["system"], row["task"]) for row in report["results"]}
-    inference, training = {"spacy", "spacy-fp32", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"}, {"spacy", "spacy-fp32", "hf"}
+    inference = {"spacy", "spacy-fp32", "spacy-int8", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"}
+    training = {"spacy", "spacy-fp32", "hf"}
     if custom_functions.native_bf16():
-        inference, training = inference | {"hf-bf16"}, training | {"hf-bf16", "spacy-bf16"}
+        inference, training = inference | {"hf-bf16", "spacy-bf16"}, training | {"hf-bf16", "spacy-bf16"}
     else:
-        assert set(report["not_measured"]) == {"inference:hf-bf16", "training:hf-bf16", "training:spacy-bf16"}
+        assert set(report["not_measured"]) == {"inference:hf-bf16", "inference:spacy-bf16", "training:hf-bf16", "training:spacy-bf16"}
     assert pairs == {(system, "inference") for system in inference} | {(system, "training") for system in training}
     for row in report["results"]:
         assert row["rounds_words_per_s"] == [row["words_per_s"]]  # one round
@@ -61,8 +62,8 @@ def test_benchmark_tiny(tmp_path, tiny_transformer, monkeypatch):
             assert row["ratio_to_hf"] == 1.0
         if row["system"] == "hf-sorted":
             assert row["ratio_to_hf_sorted"] == 1.0
-        if row["task"] == "inference" and row["system"] in ("spacy-fp32", "spacy-same-batches"):
-            assert row["precision"] == "fp32"
+        if row["task"] == "inference" and row["system"] in ("spacy-fp32", "spacy-same-batches", "spacy-int8", "spacy-bf16"):
+            assert row["precision"] == {"spacy-int8": "int8", "spacy-bf16": "bf16"}.get(row["system"], "fp32")
         if row["task"] == "inference" and row["system"] == "spacy":
             assert row["precision"] == custom_functions.auto_precision()  # the shipped default, "auto"
     assert {"inference_vs_hf", "inference_vs_hf_sorted", "same_batches_vs_hf", "training_fp32_vs_hf", "inference_of_ceiling"} <= set(report["targets"])

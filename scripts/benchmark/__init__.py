@@ -7,8 +7,9 @@ sentences (CoNLL-2003 train sentence lengths), the same batches and the same thr
   inference  spacy        nlp.pipe of the pipeline in configs/distilbert_ner.cfg, as shipped: it
                           buffers nlp.batch_size Docs, the transformer sorts them by length into
                           forward batches of at most max_batch_items padded words and runs them in
-                          its inference_precision ("auto": int8 or fp32 by CPU; the JSON says which)
-             spacy-fp32   the same with inference_precision "fp32", one setting away
+                          its inference_precision ("auto": the CPU kind's choice; the JSON says which)
+             spacy-fp32, spacy-int8, spacy-bf16   the same in each precision, one setting away
+                          (bf16 only on CPUs with native bf16), so "auto" can be checked per CPU kind
              spacy-same-batches   fp32, fed the other systems' batches: the pipeline's own overhead
              hf           the notebook's path done well: fast tokenizer (is_split_into_words),
                           one batched DistilBertForTokenClassification forward, argmax of each

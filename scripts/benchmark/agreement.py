@@ -47,6 +47,7 @@ def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, see
     train_examples = [gold_example(nlp.vocab, w, t) for w, t in train_sents]
     dev_examples = [gold_example(nlp.vocab, w, t) for w, t in dev_sents]
     optimizer = create_torch_adam(learn_rate)
+    training_precision = nlp.get_pipe("transformer").model.layers[0].shims[0].resolved_training_precision()
     rng, start = random.Random(seed + len(history)), time.perf_counter()
     offset = history[-1]["seconds"] if history else 0.0
     while True:
@@ -54,7 +55,10 @@ def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, see
         for i in range(0, len(train_examples), 16):
             nlp.update(train_examples[i : i + 16], sgd=optimizer, drop=0.1, losses={})
         f1 = nlp.evaluate(dev_examples)["ents_f"]
-        history.append({"epoch": len(history) + 1, "dev_f1": f1, "seconds": offset + time.perf_counter() - start, "learn_rate": learn_rate, "n_train": len(train_examples)})
+        history.append({
+            "epoch": len(history) + 1, "dev_f1": f1, "seconds": offset + time.perf_counter() - start, "learn_rate": learn_rate,
+            "n_train": len(train_examples), "training_precision": training_precision, "cpu_kind": cpu_info()["kind"],
+        })
         msg.text(f"epoch {len(history)}: dev F1 {f1:.3f} after {history[-1]['seconds']:.0f} s")
         nlp.to_disk(trained)
         srsly.write_json(trained / "training_history.json", history)

@@ -16,11 +16,11 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 from scripts.benchmark.ceiling import IOB_LABELS, Shape, sync, gemm_rates
 
 SYSTEMS = {
-    "inference": ("spacy", "spacy-fp32", "spacy-same-batches", "hf", "hf-sorted", "hf-bf16", "hf-pipeline"),
+    "inference": ("spacy", "spacy-fp32", "spacy-int8", "spacy-bf16", "spacy-same-batches", "hf", "hf-sorted", "hf-bf16", "hf-pipeline"),
     "training": ("spacy", "spacy-fp32", "spacy-bf16", "hf", "hf-bf16"),
 }
-# bf16 autocast, measured on CPUs with native bf16 only (elsewhere bf16 is emulated: no baseline, no gain);
-# hf-bf16 is HF at its best on such a CPU.
+# bf16 (autocast, or spaCy's bf16 inference copy), measured on CPUs with native bf16 only (elsewhere bf16 is
+# emulated: no baseline, no gain); hf-bf16 is HF at its best on such a CPU.
 NATIVE_BF16_ONLY = ("hf-bf16", "spacy-bf16")
 PRECISION = "components.transformer.model.inference_precision"
 TRAINING_PRECISION = "components.transformer.model.training_precision"
@@ -147,7 +147,9 @@ def measure(task: str, system: str, settings: Settings) -> dict:
         words = sum(len(t) for t in settings.texts)
         infer = {
             "spacy": _infer_spacy,
-            "spacy-fp32": _infer_spacy_fp32,
+            "spacy-fp32": functools.partial(_infer_spacy, precision="fp32"),
+            "spacy-int8": functools.partial(_infer_spacy, precision="int8"),
+            "spacy-bf16": functools.partial(_infer_spacy, precision="bf16"),
             "spacy-same-batches": _infer_spacy_same_batches,
             "hf": _infer_hf,
             "hf-sorted": _infer_hf_sorted,
@@ -185,11 +187,6 @@ def _infer_spacy(settings: Settings, same_batches: bool = False, precision: str 
             doc.ents  # noqa: B018 -- the result a user reads
 
     return _timed(run, list(_batches(settings.texts, size)), settings.gpu)
-
-
-def _infer_spacy_fp32(settings: Settings) -> float:
-    """The shipped pipeline with inference_precision "fp32", one setting away from the default."""
-    return _infer_spacy(settings, precision="fp32")
 
 
 def _infer_spacy_same_batches(settings: Settings) -> float:
