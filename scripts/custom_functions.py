@@ -183,7 +183,7 @@ def _eval_twin(module):
     return copy.deepcopy(module, shared).eval()
 
 
-def _fp32_runner(module, mixed_precision: bool):
+def fp32_runner(module, mixed_precision: bool):
     import torch
 
     twin = _eval_twin(module)
@@ -201,7 +201,7 @@ def _wrap_output(last_hidden_state):
     return BaseModelOutput(last_hidden_state=last_hidden_state)
 
 
-def _bf16_runner(module):
+def bf16_runner(module):
     """bf16 weights (a copy, in eval mode), fp32 out: thinc and the NER see fp32 as always."""
     import torch
 
@@ -306,15 +306,25 @@ def int8_model_bytes(module, example_kwargs) -> bytes:
     return model.SerializeToString()
 
 
-def _onnx_int8_runner(model_bytes: bytes):
-    """The int8 copy run by ONNX Runtime on torch's thread count (its sessions may run from any thread)."""
+def onnx_int8_session(model_bytes: bytes, profile_prefix: str = ""):
+    """An ONNX Runtime session on torch's thread count (its sessions may run from any thread); with
+    `profile_prefix`, it profiles its kernels into files of that prefix (benchmark.forward)."""
     import onnxruntime
     import torch
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    if profile_prefix:
+        options.enable_profiling, options.profile_file_prefix = True, profile_prefix
+    return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def _onnx_int8_runner(model_bytes: bytes):
+    """The int8 copy run by ONNX Runtime."""
+    import torch
+
+    session = onnx_int8_session(model_bytes)
     names = [graph_input.name for graph_input in session.get_inputs()]
 
     def run(kwargs):
@@ -372,7 +382,7 @@ class PrecisionShim(HFShim):
                     if precision == "int8":
                         runner = _onnx_int8_runner(self.int8_bytes(kwargs))
                     else:
-                        runner = _bf16_runner(self._model) if precision == "bf16" else _fp32_runner(self._model, self._mixed_precision)
+                        runner = bf16_runner(self._model) if precision == "bf16" else fp32_runner(self._model, self._mixed_precision)
                     built = self._inference = (self._model, precision, runner)
         return built[2]
 

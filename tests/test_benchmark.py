@@ -115,6 +115,25 @@ def test_agreement_trains_keeps_the_pipeline_goes_on_with_more_sentences_and_com
         torch.set_num_threads(threads)
     report = srsly.read_json(tmp_path / "second.json")
     assert [(h["epoch"], h["n_train"], h["learn_rate"]) for h in report["training"]] == [(1, 16, 1e-3), (2, 32, 5e-4)]
+    expected_precision = "bf16" if native_bf16() else "fp32"  # training_precision "auto"
+    assert {(h["training_precision"], h["cpu_kind"]) for h in report["training"]} == {(expected_precision, report["cpu"]["kind"])}
     assert set(report["results"]) == {"fp32", "int8"} and report["results"]["fp32"]["agreement_with_fp32"] == 1.0
     assert 0 <= report["results"]["int8"]["agreement_with_fp32"] <= 1 and report["n_test_tokens"] > 0
     assert report["cpu"]["flags"] and report["threads"] == 1
+
+
+def test_forward_profile_times_each_inference_copy_against_the_ceiling(tiny_transformer):
+    from scripts.benchmark.forward import profile_forward
+    from scripts.benchmark.inputs import make_inputs
+    from scripts.benchmark.systems import Settings
+
+    texts, _ = make_inputs(40, 0, seed=0)
+    settings = Settings(str(tiny_transformer), "configs/distilbert_ner.cfg", texts, [], 32, 1, 0, False, {})
+    report = profile_forward(settings, ["fp32", "int8", "bf16"], gemm_seconds=0.2)
+    measured = {"fp32", "int8", "bf16"} if native_bf16() else {"fp32", "int8"}
+    assert set(report["results"]) == measured and ("forward:bf16" in report["skipped"]) != native_bf16()
+    assert report["settings"]["n_words"] == sum(map(len, texts)) and report["settings"]["n_batches"] >= 1
+    for precision, result in report["results"].items():
+        assert result["words_per_s"] > 0 and 0 < result["fraction_of_ceiling"] < 1, precision
+        assert result["operators"] and abs(sum(result["operators"].values()) - 1) < 0.5, precision  # the top ones' shares
+    assert any("MatMulInteger" in name for name in report["results"]["int8"]["operators"])  # ONNX Runtime's own profile

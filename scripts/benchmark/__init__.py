@@ -30,10 +30,12 @@ the table and the JSON, with the CPU's model name and flags and torch's thread c
 
 `python -m scripts.benchmark.agreement` trains the same pipeline briefly and reports, per precision,
 tag agreement with fp32 and F1 (`agreement`). `python -m scripts.benchmark.profile` splits the two
-training steps into forward, backward, clipping and optimizer (`profile`).
+training steps into forward, backward, clipping and optimizer (`profile`). `python -m scripts.benchmark.forward`
+times the transformer alone in each precision against the same ceiling, with its top operators (`forward`).
 
 Modules: `ceiling` (FLOPs and the GEMM probe), `inputs` (text and the random model), `systems`
 (what is measured, one system per child process), `report` (ratios, targets, table), `__main__`
 (the CLI that runs them all), `agreement` (accuracy per precision on a trained model), `profile`
-(where a training step's time goes).
+(where a training step's time goes), `forward` (the transformer alone per precision: the most of the
+ceiling a pipeline on these kernels could reach).
 """
