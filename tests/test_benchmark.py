@@ -115,7 +115,7 @@ def test_agreement_trains_keeps_the_pipeline_goes_on_with_more_sentences_and_com
         torch.set_num_threads(threads)
     report = srsly.read_json(tmp_path / "second.json")
     assert [(h["epoch"], h["n_train"], h["learn_rate"]) for h in report["training"]] == [(1, 16, 1e-3), (2, 32, 5e-4)]
-    expected_precision = "bf16" if native_bf16() else "fp32"  # training_precision "auto"
+    expected_precision = custom_functions.auto_training_precision()
     assert {(h["training_precision"], h["cpu_kind"]) for h in report["training"]} == {(expected_precision, report["cpu"]["kind"])}
     assert set(report["results"]) == {"fp32", "int8"} and report["results"]["fp32"]["agreement_with_fp32"] == 1.0
     assert 0 <= report["results"]["int8"]["agreement_with_fp32"] <= 1 and report["n_test_tokens"] > 0
