@@ -70,7 +70,7 @@ def time_precision(precision: str, module, batches: list, profile_dir: str) -> d
     seconds = time.perf_counter() - start
     spent: Dict[str, float] = collections.Counter()
     if session is None:
-        with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as profiler:
+        with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU], acc_events=True) as profiler:
             for batch in batches:
                 run(batch)
         for event in profiler.key_averages():
@@ -127,6 +127,7 @@ def main(
 ) -> None:
     """Words/s of the transformer alone per precision, its share of the ceiling, and its top operators."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # torch's CUDA build logs an ERROR line for a missing GPU when profiling a CPU
     threads = threads or os.cpu_count() or 1
     texts, _ = make_inputs(n_sentences, 0, seed)
     with tempfile.TemporaryDirectory() as tmp:
