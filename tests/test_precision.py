@@ -61,21 +61,24 @@ def test_auto_is_fp32_once_training_has_started(saved_pipeline):
 
 
 def test_auto_by_cpu_kind(monkeypatch):
-    """AVX2 without AVX-512: int8 (with onnxruntime); AVX-512 with AMX: bf16; everything else fp32."""
+    """AVX2 without AVX-512: int8 (with onnxruntime); AVX-512 with bf16 and VNNI, no AMX: int8, training bf16;
+    AVX-512 with AMX: bf16; everything else fp32. (flags, inference, training)"""
+    int8 = "int8" if HAS_ORT else "fp32"
     kinds = (
-        ({"avx2", "fma"}, "int8" if HAS_ORT else "fp32"),
-        ({"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"}, "bf16"),
-        ({"avx2", "avx512f", "avx512_vnni"}, "fp32"),
-        ({"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}, "fp32"),  # native bf16 without AMX (Zen 4, Cooper Lake): not measured
-        ({"avx2", "avx512f", "amx_bf16"}, "fp32"),  # not the kind measured: no AMX int8 tiles
-        (set(), "fp32"),
+        ({"avx2", "fma"}, int8, "fp32"),
+        ({"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"}, "bf16", "bf16"),
+        ({"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni"}, int8, "bf16"),  # AMD Zen 5, measured
+        ({"avx2", "avx512f", "avx512_vnni"}, "fp32", "fp32"),  # no native bf16 (Cascade Lake, Ice Lake): not measured
+        ({"avx2", "avx512f", "avx512_bf16"}, "fp32", "fp32"),  # no VNNI: not the kind measured
+        ({"avx2", "avx512f", "amx_bf16"}, "fp32", "fp32"),  # not the kind measured: no AMX int8 tiles
+        (set(), "fp32", "fp32"),
     )
-    for flags, expected in kinds:
+    for flags, inference, training in kinds:
         custom_functions.auto_precision.cache_clear()
         monkeypatch.setattr(custom_functions, "cpu_flags", lambda flags=flags: flags)
-        assert custom_functions.auto_precision() == expected, flags
-        # training: bf16 autocast on the one kind where it was measured (native bf16 alone is not enough)
-        assert custom_functions.auto_training_precision() == ("bf16" if expected == "bf16" else "fp32"), flags
+        assert custom_functions.auto_precision() == inference, flags
+        # training: bf16 autocast on the kinds where it was measured (native bf16 alone is not enough)
+        assert custom_functions.auto_training_precision() == training, flags
     custom_functions.auto_precision.cache_clear()
 
 
