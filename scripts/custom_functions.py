@@ -130,7 +130,7 @@ TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
 # Kinds not measured run fp32.
 AUTO_PRECISION = {"avx2": "int8", "avx512_bf16": "int8", "amx": "bf16"}
 # training_precision "auto" per CPU kind: bf16 autocast where it was measured faster than fp32 with the same
-# dev F1 (AMX: 1.91x, AVX512-BF16: 2.55x, the demo's dev F1 unchanged on both); other kinds train in fp32.
+# dev F1 (AMX: 1.91x, AVX512-BF16: 2.67x, the demo's dev F1 unchanged on both); other kinds train in fp32.
 AUTO_TRAINING_PRECISION = {"avx512_bf16": "bf16", "amx": "bf16"}
 
 
