@@ -354,8 +354,8 @@ INT8_KEY = "ner_distilbert_int8"  # where to_bytes keeps the int8 copy, beside s
 class PrecisionShim(HFShim):
     """spacy-transformers' HFShim whose predictions run an inference copy (fp32, bf16 or int8) and never
     switch the training module between train and eval; training may run in bf16 autocast (by default on
-    AMX and AVX512-BF16 CPUs). A pipeline that has been updated in this process predicts in fp32: training evaluates
-    in the precision it trains in, and exports nothing."""
+    AMX and AVX512-BF16 CPUs). A pipeline that has been updated in this process predicts in fp32:
+    training evaluates in the precision it trains in, and exports nothing."""
 
     def __init__(self, hf_model, *, inference_precision: str, training_precision: str, fp32_only: bool, mixed_precision: bool, grad_scaler_config: dict):
         super().__init__(hf_model, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config))
