@@ -8,7 +8,7 @@ transition-based NER cannot open or continue an entity across a sentence boundar
 model predicts is scored the same by spaCy (per Doc) and by seqeval or conlleval (per sentence).
 Training, the dev scores during training, evaluate and crosscheck all read Docs this way.
 
-One file of about 500 lines, in four sections (corpus reader, optimizer, precision and CPU kind,
+One file of about 650 lines, in four sections (corpus reader, optimizer, precision and CPU kind,
 the shim and architectures), because `spacy train --code` and `spacy package --code` take one file.
 """
 import copy
@@ -18,7 +18,7 @@ import itertools
 import threading
 import warnings
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy
 import spacy
@@ -122,7 +122,7 @@ def create_torch_adam(
 # initialize, after this architecture is built). Every figure behind these choices, with its command
 # and JSON, is in docs/precision.md.
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+PRECISIONS = ("auto", "fp32", "bf16", "int8", "int8-static")
 TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
 
 # "auto" per CPU kind: the fastest precision that passed the accuracy bar (tag agreement >= 99.5%,
@@ -180,6 +180,11 @@ INT8_REQUIREMENTS = ("onnxruntime>=1.17.0,<2.0.0",)
 
 def _has_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
+
+
+# "int8-static" runs a copy calibrated on training text (calibrate_int8_static) in OpenVINO, which reads
+# static int8 graphs but not the per-row one; not a package requirement: no CPU kind's "auto" chooses it.
+STATIC_INT8_REQUIREMENT = "openvino>=2025.0"
 
 
 # Inference copies ----------------------------------------------------------------------------------
@@ -296,11 +301,10 @@ def quantize_rows(model):
     return model
 
 
-def int8_model_bytes(module, example_kwargs) -> bytes:
-    """The module exported to ONNX and quantized by `quantize_rows`: the same weights give the same bytes."""
+def _onnx_bytes(module, example_kwargs) -> bytes:
+    """The module's eval twin exported to ONNX in fp32, batch and length dynamic."""
     import io
 
-    import onnx
     import torch
 
     names = list(example_kwargs)
@@ -312,9 +316,51 @@ def int8_model_bytes(module, example_kwargs) -> bytes:
             _eval_twin(module), (), exported, kwargs=dict(example_kwargs), input_names=names,
             output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False,
         )
-    model = quantize_rows(onnx.load_from_string(exported.getvalue()))
+    return exported.getvalue()
+
+
+def int8_model_bytes(module, example_kwargs) -> bytes:
+    """The module exported to ONNX and quantized by `quantize_rows`: the same weights give the same bytes."""
+    import onnx
+
+    model = quantize_rows(onnx.load_from_string(_onnx_bytes(module, example_kwargs)))
     model.ir_version = 8  # opset 17's IR version: older ONNX Runtime releases in INT8_REQUIREMENTS read it
     return model.SerializeToString()
+
+
+def static_int8_model_bytes(module, calibration: list) -> bytes:
+    """The module exported to ONNX and quantized by ONNX Runtime's `quantize_static`: int8 weights per output
+    column, uint8 activations with scales fixed by the range each MatMul's input took on `calibration` (the
+    transformer's inputs, dicts of arrays, on training text). Fixed scales cannot depend on batch-mates;
+    text unlike the calibration text may be clipped (the accuracy bar measures it, docs/precision.md)."""
+    import logging
+    import tempfile
+
+    import torch
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(calibration)
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    example = {name: torch.from_numpy(value) for name, value in calibration[0].items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, static = Path(tmp, "fp32.onnx"), Path(tmp, "static.onnx")
+        fp32.write_bytes(_onnx_bytes(module, example))
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process the graph, at every call
+        try:
+            quantize_static(
+                str(fp32), str(static), Batches(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"MatMulConstBOnly": True},
+            )
+        finally:
+            logging.getLogger().setLevel(quiet)
+        return static.read_bytes()
 
 
 def onnx_int8_session(model_bytes: bytes, profile_prefix: str = ""):
@@ -345,17 +391,52 @@ def _onnx_int8_runner(model_bytes: bytes):
     return run
 
 
+def _import_openvino():
+    """openvino without its model converter: openvino's __init__ imports the converter if it can, and that
+    import sends usage telemetry (a forked process, a client id written under ~/intel), which a model
+    loaded in an app must not do. The runtime needs no converter; a later import of it works as usual."""
+    import sys
+
+    if "openvino" not in sys.modules:
+        sys.modules["openvino.tools.ovc"] = None  # an import of it raises ImportError, which openvino catches
+        try:
+            import openvino  # noqa: F401
+        finally:
+            del sys.modules["openvino.tools.ovc"]
+    return sys.modules["openvino"]
+
+
+def _openvino_runner(model_bytes: bytes):
+    """The static int8 copy run by OpenVINO, on torch's thread count; each thread gets its own infer request
+    (one request serves one call at a time)."""
+    import torch
+
+    core = _import_openvino().Core()
+    compiled = core.compile_model(core.read_model(model_bytes), "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
+    names = [port.get_any_name() for port in compiled.inputs]
+    per_thread = threading.local()
+
+    def run(kwargs):
+        if not hasattr(per_thread, "request"):
+            per_thread.request = compiled.create_infer_request()
+        output = per_thread.request.infer({name: kwargs[name].cpu().numpy() for name in names})[compiled.outputs[0]]
+        return _wrap_output(torch.from_numpy(numpy.array(output)))  # a copy: the request reuses its buffer
+
+    return run
+
+
 # The shim and the architectures ----------------------------------------------------------------------
 
 _BUILDING = threading.Lock()  # one lock for all shims: they are deep-copied, and a lock cannot be
-INT8_KEY = "ner_distilbert_int8"  # where to_bytes keeps the int8 copy, beside spacy-transformers' keys
+# where to_bytes keeps the ONNX copies, beside spacy-transformers' keys
+COPY_KEYS = {"int8": "ner_distilbert_int8", "int8-static": "ner_distilbert_int8_static"}
 
 
 class PrecisionShim(HFShim):
-    """spacy-transformers' HFShim whose predictions run an inference copy (fp32, bf16 or int8) and never
-    switch the training module between train and eval; training may run in bf16 autocast (by default on
-    AMX and AVX512-BF16 CPUs). A pipeline that has been updated in this process predicts in fp32:
-    training evaluates in the precision it trains in, and exports nothing."""
+    """spacy-transformers' HFShim whose predictions run an inference copy (fp32, bf16, int8 or int8-static)
+    and never switch the training module between train and eval; training may run in bf16 autocast (by
+    default on AMX and AVX512-BF16 CPUs). A pipeline that has been updated in this process predicts in
+    fp32: training evaluates in the precision it trains in, and exports nothing."""
 
     def __init__(self, hf_model, *, inference_precision: str, training_precision: str, fp32_only: bool, mixed_precision: bool, grad_scaler_config: dict):
         super().__init__(hf_model, mixed_precision=mixed_precision, grad_scaler_config=dict(grad_scaler_config))
@@ -363,7 +444,7 @@ class PrecisionShim(HFShim):
         self.training_precision = training_precision
         self.fp32_only = fp32_only  # the copies give the last hidden state only
         self.updated = False
-        self.int8_copy = None  # (the torch module it was made from, the ONNX bytes): kept by to_bytes
+        self.onnx_copies = {}  # precision -> (the torch module it was made from, the ONNX bytes): kept by to_bytes
         self._inference = None  # (the torch module, precision, runner)
 
     def resolved_precision(self) -> str:
@@ -372,6 +453,15 @@ class PrecisionShim(HFShim):
         precision = auto_precision() if self.inference_precision == "auto" else self.inference_precision
         if precision == "int8" and not _has_onnxruntime():
             raise ImportError(f'inference_precision "int8" runs the transformer in ONNX Runtime: pip install "{INT8_REQUIREMENTS[0]}"')
+        if precision == "int8-static":
+            if importlib.util.find_spec("openvino") is None:
+                raise ImportError(f'inference_precision "int8-static" runs the transformer in OpenVINO: pip install "{STATIC_INT8_REQUIREMENT}"')
+            if self.onnx_copy("int8-static") is None:
+                raise ValueError(
+                    'inference_precision "int8-static": this pipeline holds no copy calibrated for its current weights; '
+                    "python -m scripts.package makes one inside the package (--calibration-sentences), "
+                    "custom_functions.calibrate_int8_static(nlp, texts) in memory"
+                )
         return precision
 
     def resolved_training_precision(self) -> str:
@@ -392,21 +482,28 @@ class PrecisionShim(HFShim):
                 if built is None or built[0] is not self._model or built[1] != precision:
                     if precision == "int8":
                         runner = _onnx_int8_runner(self.int8_bytes(kwargs))
+                    elif precision == "int8-static":
+                        runner = _openvino_runner(self.onnx_copy("int8-static"))
                     else:
                         runner = bf16_runner(self._model) if precision == "bf16" else fp32_runner(self._model, self._mixed_precision)
                     built = self._inference = (self._model, precision, runner)
         return built[2]
 
+    def onnx_copy(self, precision: str) -> Optional[bytes]:
+        """The `precision` copy of the current weights, if one was made or loaded."""
+        made_from, model_bytes = self.onnx_copies.get(precision, (None, None))
+        return model_bytes if made_from is self._model else None
+
     def int8_bytes(self, example_kwargs) -> bytes:
         """The int8 copy of the current weights: the one the package brought, else made now (seconds)."""
-        if self.int8_copy is None or self.int8_copy[0] is not self._model:
-            self.int8_copy = (self._model, int8_model_bytes(self._model, example_kwargs))
-        return self.int8_copy[1]
+        if self.onnx_copy("int8") is None:
+            self.onnx_copies["int8"] = (self._model, int8_model_bytes(self._model, example_kwargs))
+        return self.onnx_copies["int8"][1]
 
     def begin_update(self, inputs):
         import torch
 
-        self.updated, self._inference, self.int8_copy = True, None, None  # the weights are about to change
+        self.updated, self._inference, self.onnx_copies = True, None, {}  # the weights are about to change
         bf16 = self.resolved_training_precision() == "bf16"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             output, backprop = super().begin_update(inputs)
@@ -420,14 +517,13 @@ class PrecisionShim(HFShim):
 
     def to_bytes(self):
         data = super().to_bytes()
-        if self.int8_copy is None or self.int8_copy[0] is not self._model:
-            return data
-        return srsly.msgpack_dumps({**srsly.msgpack_loads(data), INT8_KEY: self.int8_copy[1]})
+        copies = {COPY_KEYS[precision]: self.onnx_copy(precision) for precision in COPY_KEYS if self.onnx_copy(precision)}
+        return srsly.msgpack_dumps({**srsly.msgpack_loads(data), **copies}) if copies else data
 
     def from_bytes(self, bytes_data):
         super().from_bytes(bytes_data)  # it reads its own keys and leaves ours
-        int8 = srsly.msgpack_loads(bytes_data).get(INT8_KEY)
-        self.int8_copy = (self._model, int8) if int8 else None
+        saved = srsly.msgpack_loads(bytes_data)
+        self.onnx_copies = {precision: (self._model, saved[key]) for precision, key in COPY_KEYS.items() if saved.get(key)}
         self._inference, self.updated = None, False
         return self
 
@@ -435,10 +531,14 @@ class PrecisionShim(HFShim):
         return {**self.__dict__, "_inference": None}
 
 
+def _shim(nlp: Language):
+    return nlp.get_pipe("transformer").model.layers[0].shims[0]
+
+
 def predicting_precision(nlp: Language) -> str:
     """The precision `nlp`'s transformer predicts in now ("fp32" for any other transformer architecture).
     Read by duck typing: an installed package imports its own copy of this module."""
-    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    shim = _shim(nlp)
     return shim.resolved_precision() if hasattr(shim, "resolved_precision") else "fp32"
 
 
@@ -447,7 +547,7 @@ def keep_int8_copy(nlp: Language) -> bool:
     and a package predicts in int8 without exporting anything (scripts/package.py). False where
     ONNX Runtime is missing, the transformer is not this project's architecture, or it predicts in
     fp32 whatever the setting (on a GPU, after an update)."""
-    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    shim = _shim(nlp)
     if not hasattr(shim, "int8_bytes") or not _has_onnxruntime():
         return False
     precision, shim.inference_precision = shim.inference_precision, "int8"
@@ -455,7 +555,35 @@ def keep_int8_copy(nlp: Language) -> bool:
         nlp("Anna Adler of Northwind Bank visited Lisbon.")
     finally:
         shim.inference_precision = precision
-    return shim.int8_copy is not None and shim.int8_copy[0] is shim._model
+    return shim.onnx_copy("int8") is not None
+
+
+def calibrate_int8_static(nlp: Language, texts: Iterable) -> int:
+    """Make the "int8-static" copy of `nlp`'s transformer, its activation scales fixed by what the
+    transformer sees on `texts` (strings or Docs: training text, as the package step passes), so that
+    nlp.to_disk stores it; returns the number of forward batches calibrated on. It takes seconds to a
+    minute (distilbert-base, 512 sentences: about 12 s on 2 cores)."""
+    shim = _shim(nlp)
+    if not hasattr(shim, "onnx_copies") or not _has_onnxruntime():
+        raise ValueError(f"calibrate_int8_static: needs this project's transformer architecture and onnxruntime ({INT8_REQUIREMENTS[0]})")
+    batches = []
+
+    def recording(inputs):  # the inputs spacy-transformers gives the transformer, run in fp32
+        batches.append({name: value.cpu().numpy() for name, value in inputs.kwargs.items()})
+        return type(shim).predict(shim, inputs)  # the class's: an installed package has its own copy
+
+    precision, shim.inference_precision, shim.predict = shim.inference_precision, "fp32", recording
+    try:
+        for _ in nlp.pipe(texts):
+            pass
+    finally:
+        shim.inference_precision = precision
+        del shim.predict
+    if not batches:
+        raise ValueError("calibrate_int8_static: no text to calibrate on")
+    shim.onnx_copies["int8-static"] = (shim._model, static_int8_model_bytes(shim._model, batches))
+    shim._inference = None
+    return len(batches)
 
 
 def precision_overrides(precision: Optional[str]) -> dict:
@@ -494,7 +622,8 @@ def create_transformer_model(
 ):
     """spacy-transformers.TransformerModel.v3 with a PrecisionShim: predictions on a CPU run in
     `inference_precision`: "fp32", "bf16" (a bf16 copy of the weights, fp32 out), "int8" (ONNX Runtime,
-    int8 weights, activations quantized per row) or "auto" (this CPU kind's measured choice,
+    int8 weights, activations quantized per row), "int8-static" (OpenVINO, activation scales calibrated on
+    training text: calibrate_int8_static) or "auto" (this CPU kind's measured choice,
     AUTO_PRECISION); training on a CPU runs the transformer in `training_precision`: "fp32", "bf16"
     (autocast) or "auto" (AUTO_TRAINING_PRECISION: bf16 on AMX and AVX512-BF16 CPUs)."""
     from spacy_transformers.data_classes import HFObjects

@@ -6,6 +6,7 @@ output stays as training wrote it), writes meta.json, LICENSE, LICENSES_SOURCES 
 and runs spaCy's `package` on it in this process (a `python -m spacy package` would import the whole
 stack again), which takes that README (with the per-type table) for the wheel's instead of writing its own.
 """
+import itertools
 import os
 import shutil
 import sys
@@ -20,7 +21,7 @@ import typer
 from wasabi import msg
 
 from scripts import cli
-from scripts.custom_functions import INT8_REQUIREMENTS, keep_int8_copy
+from scripts.custom_functions import INT8_REQUIREMENTS, calibrate_int8_static, keep_int8_copy
 
 HF_URL = "https://huggingface.co/"
 
@@ -131,16 +132,24 @@ def output_to(log: Path):
             os.close(saved[1])
 
 
-def build_wheel(model_dir: Path, output_dir: Path, meta: dict, code: List[Path], readme: Optional[str] = None) -> Path:
+def build_wheel(
+    model_dir: Path, output_dir: Path, meta: dict, code: List[Path], readme: Optional[str] = None,
+    calibration_corpus: Optional[Path] = None, calibration_docs: int = 0,
+) -> Path:
     """Run spaCy's `package` on a staged copy of `model_dir`, with `readme` as its README.md (else spaCy
-    writes one); return the wheel, or exit 1 with the build log."""
+    writes one), and with an int8-static copy calibrated on the first `calibration_docs` Docs of the DocBin
+    `calibration_corpus` where asked; return the wheel, or exit 1 with the build log."""
     from spacy.cli.package import package
 
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / model_dir.name
         nlp = spacy.load(model_dir)
-        if keep_int8_copy(nlp):  # the first prediction in int8 then exports nothing and writes nothing
+        if calibration_docs:
+            docs = training_docs(calibration_corpus, calibration_docs, nlp.vocab)
+            msg.text(f"Calibrating the int8-static copy on {len(docs)} Docs of {calibration_corpus} ...")
+            calibrate_int8_static(nlp, docs)
+        if keep_int8_copy(nlp) or calibration_docs:  # the first prediction in int8 then exports nothing and writes nothing
             nlp.to_disk(staged)
         else:
             shutil.copytree(model_dir, staged)
@@ -163,6 +172,18 @@ def build_wheel(model_dir: Path, output_dir: Path, meta: dict, code: List[Path],
     return wheels[-1]
 
 
+def training_docs(corpus: Optional[Path], n_docs: int, vocab) -> list:
+    """The first `n_docs` Docs of the DocBin `corpus`, for calibrate_int8_static."""
+    from spacy.tokens import DocBin
+
+    if corpus is None:
+        raise typer.BadParameter("--calibration-docs needs --calibration-corpus (the training DocBin)")
+    docs = list(itertools.islice(DocBin().from_disk(corpus).get_docs(vocab), n_docs))
+    if not docs:
+        raise typer.BadParameter(f"{corpus}: no Docs to calibrate on")
+    return docs
+
+
 def main(
     model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="The trained pipeline (training/model-best)"),
     output_dir: Path = typer.Argument(..., help="Where the package folder and its dist/ go (packages)"),
@@ -176,6 +197,8 @@ def main(
     transformer_license: str = typer.Option(..., help="Licence of the transformer, for meta's sources"),
     note: str = typer.Option("", help="A sentence put first in the description (the demo says what it is)"),
     code: List[Path] = typer.Option([Path("scripts/custom_functions.py")], "--code", exists=True, dir_okay=False, help="Code the config names"),
+    calibration_corpus: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="The training DocBin, for --calibration-docs"),
+    calibration_docs: int = typer.Option(0, min=0, help="Calibrate an int8-static copy on the first N Docs of --calibration-corpus (0: none)"),
 ) -> None:
     crosscheck = srsly.read_json(metrics_dir / "crosscheck.json")
     measured = package_meta(
@@ -183,7 +206,7 @@ def main(
         transformer, version, license, dataset_license, transformer_license, note,
     )
     meta = {**srsly.read_json(model_dir / "meta.json"), "name": name, **measured}
-    wheel = build_wheel(model_dir, output_dir, meta, code, model_readme(meta, crosscheck))
+    wheel = build_wheel(model_dir, output_dir, meta, code, model_readme(meta, crosscheck), calibration_corpus, calibration_docs)
     msg.good(f"Built {wheel}", meta["description"])
     msg.text(f"Install it with: pip install {wheel}")
 

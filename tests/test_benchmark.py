@@ -1,4 +1,5 @@
 """The benchmark runs end to end on a tiny shape and writes its JSON report; no timing is asserted."""
+import importlib.util
 import math
 import os
 
@@ -48,10 +49,16 @@ def test_benchmark_tiny(tmp_path, tiny_transformer, monkeypatch):
     pairs = {(row["system"], row["task"]) for row in report["results"]}
     inference = {"spacy", "spacy-fp32", "spacy-int8", "spacy-same-batches", "hf", "hf-sorted", "hf-pipeline"}
     training = {"spacy", "spacy-fp32", "hf"}
+    not_measured = set()
     if custom_functions.native_bf16():
         inference, training = inference | {"hf-bf16", "spacy-bf16"}, training | {"hf-bf16", "spacy-bf16"}
     else:
-        assert set(report["not_measured"]) == {"inference:hf-bf16", "inference:spacy-bf16", "training:hf-bf16", "training:spacy-bf16"}
+        not_measured |= {"inference:hf-bf16", "inference:spacy-bf16", "training:hf-bf16", "training:spacy-bf16"}
+    if importlib.util.find_spec("openvino"):
+        inference.add("spacy-int8-static")
+    else:
+        not_measured.add("inference:spacy-int8-static")
+    assert set(report["not_measured"]) == not_measured
     assert pairs == {(system, "inference") for system in inference} | {(system, "training") for system in training}
     for row in report["results"]:
         assert row["rounds_words_per_s"] == [row["words_per_s"]]  # one round
@@ -62,8 +69,8 @@ def test_benchmark_tiny(tmp_path, tiny_transformer, monkeypatch):
             assert row["ratio_to_hf"] == 1.0
         if row["system"] == "hf-sorted":
             assert row["ratio_to_hf_sorted"] == 1.0
-        if row["task"] == "inference" and row["system"] in ("spacy-fp32", "spacy-same-batches", "spacy-int8", "spacy-bf16"):
-            assert row["precision"] == {"spacy-int8": "int8", "spacy-bf16": "bf16"}.get(row["system"], "fp32")
+        if row["task"] == "inference" and row["system"] in ("spacy-fp32", "spacy-same-batches", "spacy-int8", "spacy-int8-static", "spacy-bf16"):
+            assert row["precision"] == {"spacy-int8": "int8", "spacy-int8-static": "int8-static", "spacy-bf16": "bf16"}.get(row["system"], "fp32")
         if row["task"] == "inference" and row["system"] == "spacy":
             assert row["precision"] == custom_functions.auto_precision()  # the shipped default, "auto"
     assert {"inference_vs_hf", "inference_vs_hf_sorted", "same_batches_vs_hf", "training_fp32_vs_hf", "inference_of_ceiling"} <= set(report["targets"])
@@ -107,18 +114,20 @@ def test_agreement_trains_keeps_the_pipeline_goes_on_with_more_sentences_and_com
 
     threads = torch.get_num_threads()
     settings = dict(model_dir=tiny_transformer, trained=tmp_path / "trained", config=PROJECT_DIR / DEFAULT_CONFIG, n_dev=8, n_test=16,
-                    target_f1=1.1, max_seconds=0, threads=1, seed=0)  # 1.1 is never reached: one epoch a call
+                    n_calibration=8, target_f1=1.1, max_seconds=0, threads=1, seed=0)  # 1.1 is never reached: one epoch a call
+    compared = ["fp32", "int8", *(["int8-static"] if importlib.util.find_spec("openvino") else [])]
     try:
         main(output=tmp_path / "first.json", precisions="fp32", n_train=16, learn_rate=1e-3, **settings)
-        main(output=tmp_path / "second.json", precisions="fp32,int8", n_train=32, learn_rate=5e-4, **settings)
+        main(output=tmp_path / "second.json", precisions=",".join(compared), n_train=32, learn_rate=5e-4, **settings)
     finally:
         torch.set_num_threads(threads)
     report = srsly.read_json(tmp_path / "second.json")
     assert [(h["epoch"], h["n_train"], h["learn_rate"]) for h in report["training"]] == [(1, 16, 1e-3), (2, 32, 5e-4)]
     expected_precision = custom_functions.auto_training_precision()
     assert {(h["training_precision"], h["cpu_kind"]) for h in report["training"]} == {(expected_precision, report["cpu"]["kind"])}
-    assert set(report["results"]) == {"fp32", "int8"} and report["results"]["fp32"]["agreement_with_fp32"] == 1.0
-    assert 0 <= report["results"]["int8"]["agreement_with_fp32"] <= 1 and report["n_test_tokens"] > 0
+    assert set(report["results"]) == set(compared) and report["results"]["fp32"]["agreement_with_fp32"] == 1.0
+    assert all(0 <= report["results"][p]["agreement_with_fp32"] <= 1 for p in compared) and report["n_test_tokens"] > 0
+    assert report["results"].get("int8-static", {"n_calibration_sentences": 8})["n_calibration_sentences"] == 8
     assert report["cpu"]["flags"] and report["threads"] == 1
 
 
@@ -129,11 +138,13 @@ def test_forward_profile_times_each_inference_copy_against_the_ceiling(tiny_tran
 
     texts, _ = make_inputs(40, 0, seed=0)
     settings = Settings(str(tiny_transformer), "configs/distilbert_ner.cfg", texts, [], 32, 1, 0, False, {})
-    report = profile_forward(settings, ["fp32", "int8", "bf16"], gemm_seconds=0.2)
-    measured = {"fp32", "int8", "bf16"} if native_bf16() else {"fp32", "int8"}
+    static = ["int8-static"] if importlib.util.find_spec("openvino") else []
+    report = profile_forward(settings, ["fp32", "int8", "bf16", *static], gemm_seconds=0.2)
+    measured = {"fp32", "int8", "bf16", *static} if native_bf16() else {"fp32", "int8", *static}
     assert set(report["results"]) == measured and ("forward:bf16" in report["skipped"]) != native_bf16()
     assert report["settings"]["n_words"] == sum(map(len, texts)) and report["settings"]["n_batches"] >= 1
     for precision, result in report["results"].items():
         assert result["words_per_s"] > 0 and 0 < result["fraction_of_ceiling"] < 1, precision
-        assert result["operators"] and abs(sum(result["operators"].values()) - 1) < 0.5, precision  # the top ones' shares
+        if precision != "int8-static":  # OpenVINO's kernels are not profiled
+            assert result["operators"] and abs(sum(result["operators"].values()) - 1) < 0.5, precision  # the top ones' shares
     assert any("MatMulInteger" in name for name in report["results"]["int8"]["operators"])  # ONNX Runtime's own profile

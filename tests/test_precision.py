@@ -6,6 +6,7 @@ the setting is read from the config and from spacy.load overrides, training stay
 pipeline saved and loaded again rebuilds its fast copy from the loaded weights.
 """
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy
@@ -19,6 +20,7 @@ from scripts.custom_functions import precision_overrides
 
 CONFIG = "configs/distilbert_ner.cfg"
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+HAS_OPENVINO = HAS_ORT and importlib.util.find_spec("openvino") is not None
 WORDS = [["Anna", "Adler", "visited", "Lisbon", "."], ["Shares", "in", "Northwind", "Bank", "rose", "3", "percent", "on", "Tuesday", "."]]
 
 
@@ -98,7 +100,7 @@ def test_initialize_builds_no_int8_copy(tiny_transformer):
     config = spacy.util.load_config(CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "int8"}, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS])
-    assert shim(nlp).int8_copy is None and shim(nlp).inference_precision == "int8"
+    assert shim(nlp).onnx_copies == {} and shim(nlp).inference_precision == "int8"
 
 
 @pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
@@ -109,22 +111,78 @@ def test_saved_int8_copy_predicts_without_exporting(saved_pipeline, tmp_path, mo
 
     nlp = spacy.load(saved_pipeline, config={PRECISION: "int8"})
     assert custom_functions.keep_int8_copy(nlp)
-    made = shim(nlp).int8_copy[1]
+    made = shim(nlp).onnx_copy("int8")
     expected = hidden_states(nlp)
     nlp.to_disk(tmp_path / "with_int8")
-    assert shim(spacy.load(saved_pipeline)).int8_copy is None
+    assert shim(spacy.load(saved_pipeline)).onnx_copy("int8") is None
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported although the pipeline holds its int8 copy")
 
     monkeypatch.setattr(torch.onnx, "export", no_export)
     loaded = spacy.load(tmp_path / "with_int8", config={PRECISION: "int8"})
-    assert shim(loaded).int8_copy[1] == made
+    assert shim(loaded).onnx_copy("int8") == made
     assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
     monkeypatch.undo()
     again = spacy.load(saved_pipeline, config={PRECISION: "int8"})
     custom_functions.keep_int8_copy(again)
-    assert shim(again).int8_copy[1] == made
+    assert shim(again).onnx_copy("int8") == made
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="int8-static needs onnxruntime (to calibrate) and openvino (to run)")
+def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline, tmp_path, monkeypatch):
+    """int8-static needs a calibrated copy (an error says how to make one); the copy is saved with the weights,
+    so the loaded pipeline exports nothing; the same weights and text give the same copy; an update drops it."""
+    import torch
+
+    nlp = spacy.load(saved_pipeline, config={PRECISION: "int8-static"})
+    with pytest.raises(ValueError, match="calibrate_int8_static"):
+        nlp(" ".join(WORDS[0]))
+    reference = hidden_states(spacy.load(saved_pipeline, config={PRECISION: "fp32"}))
+    calibration = [" ".join(words) for words in WORDS * 4]
+    assert custom_functions.calibrate_int8_static(nlp, calibration) >= 1
+    assert custom_functions.predicting_precision(nlp) == "int8-static" and shim(nlp).inference_precision == "int8-static"
+    made, expected = shim(nlp).onnx_copy("int8-static"), hidden_states(nlp)
+    for ours, theirs in zip(expected, reference):
+        assert ours.dtype == numpy.float32 and ours.shape == theirs.shape
+        assert float(numpy.abs(ours - theirs).max()) < 0.1 * float(numpy.abs(theirs).max())
+    nlp.to_disk(tmp_path / "calibrated")
+    monkeypatch.setattr(torch.onnx, "export", lambda *args, **kwargs: pytest.fail("exported although the pipeline holds its copy"))
+    loaded = spacy.load(tmp_path / "calibrated", config={PRECISION: "int8-static"})
+    assert shim(loaded).onnx_copy("int8-static") == made
+    assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
+    monkeypatch.undo()
+    again = spacy.load(saved_pipeline, config={PRECISION: "int8-static"})
+    custom_functions.calibrate_int8_static(again, calibration)
+    assert shim(again).onnx_copy("int8-static") == made
+    loaded.update([gold_example(loaded.vocab, w, ["O"] * len(w)) for w in WORDS], sgd=custom_functions.create_torch_adam(1e-4))
+    assert shim(loaded).onnx_copies == {} and custom_functions.predicting_precision(loaded) == "fp32"
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="int8-static needs onnxruntime and openvino")
+def test_int8_static_sends_no_telemetry(saved_pipeline, tmp_path):
+    """openvino's converter sends usage telemetry when imported (a forked process, files under ~/intel); a
+    pipeline predicting in int8-static imports the runtime only (a fresh process: openvino not yet imported)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, spacy
+forks = []
+os.register_at_fork(before=lambda: forks.append(1))
+from scripts.custom_functions import calibrate_int8_static
+nlp = spacy.load({str(saved_pipeline)!r}, config={{{PRECISION!r}: "int8-static"}})
+calibrate_int8_static(nlp, ["Anna Adler visited Lisbon ."])
+nlp("Anna Adler visited Lisbon .")
+assert forks == [], "forked"
+"""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env.pop("CI", None)  # openvino's telemetry stays off in CI: the check must not depend on it
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (home / "intel").exists()  # where the telemetry keeps its client id
 
 
 def test_int8_requirements_admit_what_requirements_txt_pins():

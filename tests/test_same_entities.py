@@ -1,20 +1,27 @@
 """A text gets the same entities however the model is called: from 8 threads at once, alone or in a batch
 of 256, shuffled, under another max_batch_items; in every precision this CPU runs (bf16 is emulated on
 CPUs without native bf16: slower, the same code). The model is the tests' trained tiny pipeline, on
-invented news sentences of CoNLL-2003's lengths.
+invented news sentences of CoNLL-2003's lengths; int8-static is calibrated on its training Docs.
 """
+import importlib.util
 import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import spacy
+from spacy.tokens import DocBin
 
-from scripts.custom_functions import _has_onnxruntime, create_torch_adam, predicting_precision
+from scripts.custom_functions import _has_onnxruntime, calibrate_int8_static, create_torch_adam, predicting_precision
 from scripts.synthetic_news import generate_texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("same_entities")]  # each precision's answers alone, once
 PRECISION = "components.transformer.model.inference_precision"
-PRECISIONS = ["fp32", "bf16", pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed"))]
+PRECISIONS = [
+    "fp32", "bf16",
+    pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed")),
+    pytest.param("int8-static", marks=pytest.mark.skipif(
+        not _has_onnxruntime() or importlib.util.find_spec("openvino") is None, reason="int8-static needs onnxruntime and openvino")),
+]
 TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]
 
 
@@ -23,9 +30,11 @@ def entities(doc):
 
 
 @pytest.fixture(scope="module", params=PRECISIONS)
-def loaded(request, tiny_pipeline):
+def loaded(request, tiny_pipeline, demo_corpus):
     """The pipeline in one precision and each text's entities when it is tagged alone."""
     nlp = spacy.load(tiny_pipeline, config={PRECISION: request.param})
+    if request.param == "int8-static":  # as the package step calibrates: on the training Docs
+        calibrate_int8_static(nlp, DocBin().from_disk(demo_corpus / "train.spacy").get_docs(nlp.vocab))
     assert predicting_precision(nlp) == request.param
     alone = [entities(nlp(text)) for text in TEXTS]
     assert sum(map(len, alone)) > len(TEXTS) // 2, "the pipeline finds too few entities for the comparison to say much"

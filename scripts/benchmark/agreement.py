@@ -68,11 +68,18 @@ def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, see
             return nlp, history
 
 
-def tags_and_f1(pipeline: Path, precision: str, test_sents):
+def tags_and_f1(pipeline: Path, precision: str, test_sents, calibration_sents=()):
+    """The pipeline's tags and F1 on `test_sents` in `precision`; int8-static is first calibrated on
+    `calibration_sents` (training sentences, as the package step calibrates on the training corpus)."""
     import spacy
     from spacy.scorer import Scorer
+    from spacy.tokens import Doc
+
+    from scripts.custom_functions import calibrate_int8_static
 
     nlp = spacy.load(pipeline, config={PRECISION: precision})
+    if precision == "int8-static":
+        calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words, _ in calibration_sents])
     examples = [gold_example(nlp.vocab, w, t) for w, t in test_sents]
     start = time.perf_counter()
     docs = list(nlp.pipe(eg.predicted for eg in examples))
@@ -88,9 +95,9 @@ def main(
     model_dir: Optional[Path] = typer.Option(None, help="The benchmark's random DistilBERT (built if missing)"),
     trained: Optional[Path] = typer.Option(None, help="Keep the trained pipeline here; when it exists, compare precisions on it without training again"),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False),
-    precisions: str = typer.Option("fp32,int8,bf16", help="Comma-separated; fp32 first"),
+    precisions: str = typer.Option("fp32,int8,bf16", help="Comma-separated; fp32 first (int8-static: calibrated on --n-calibration training sentences)"),
     n_train: int = typer.Option(512), n_dev: int = typer.Option(150), n_test: int = typer.Option(600),
-    target_f1: float = typer.Option(0.9), max_seconds: float = typer.Option(1800), learn_rate: float = typer.Option(1e-4),
+    n_calibration: int = typer.Option(512), target_f1: float = typer.Option(0.9), max_seconds: float = typer.Option(1800), learn_rate: float = typer.Option(1e-4),
     threads: int = typer.Option(0), seed: int = typer.Option(0),
 ) -> None:
     import torch
@@ -118,10 +125,12 @@ def main(
         test = gold_sentences(n_test, seed + 3)
         results, reference = {}, None
         for precision in precisions.split(","):
-            tags, f1, seconds = tags_and_f1(trained, precision, test)
+            tags, f1, seconds = tags_and_f1(trained, precision, test, gold_sentences(n_train, seed + 1)[:n_calibration])
             reference = reference or tags
             agreement = sum(a == b for a, b in zip(tags, reference)) / len(reference)
             results[precision] = {"agreement_with_fp32": agreement, "test_f1": f1, "pipe_seconds": seconds}
+            if precision == "int8-static":
+                results[precision]["n_calibration_sentences"] = n_calibration
             msg.text(f"{precision}: agreement {agreement:.4%}, test F1 {f1:.4f}, {seconds:.1f} s ({len(tags)} tokens)")
     report = {"training": history, "results": results, "n_test_tokens": len(reference), "cpu": cpu_info(), "threads": torch.get_num_threads()}
     output.parent.mkdir(parents=True, exist_ok=True)

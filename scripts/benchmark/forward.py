@@ -2,9 +2,10 @@
 
 The benchmark's `of ceiling` column divides a whole pipeline's words/s (tokenizer, transformer,
 alignment, NER) by the fastest GEMM's. This times only what the pipeline's transformer runs, the very
-inference copies `custom_functions` builds (fp32 twin, bf16 copy, ONNX Runtime int8 copy), on the
-length-sorted batches the pipeline makes, and lists the operators the time goes to (torch's profiler;
-ONNX Runtime's for int8). So it says how much of the ceiling any pipeline on these kernels could
+inference copies `custom_functions` builds (fp32 twin, bf16 copy, ONNX Runtime int8 copy, OpenVINO
+int8-static copy, calibrated here on the timed batches themselves), on the length-sorted batches the
+pipeline makes, and lists the operators the time goes to (torch's profiler; ONNX Runtime's for int8;
+none for int8-static). So it says how much of the ceiling any pipeline on these kernels could
 reach at most, and which operators hold the rest. Prints a table; `--output` keeps the JSON.
 """
 import collections
@@ -43,7 +44,7 @@ def sorted_batches(settings: Settings) -> List[Dict[str, object]]:
     return batches
 
 
-def runner(precision: str, module, example: Dict[str, object], profile_dir: str):
+def runner(precision: str, module, batches: List[Dict[str, object]], profile_dir: str):
     """The pipeline's inference copy of `module` in `precision`, and for int8 its ONNX Runtime session, which profiles itself."""
     from scripts import custom_functions
 
@@ -51,7 +52,10 @@ def runner(precision: str, module, example: Dict[str, object], profile_dir: str)
         return custom_functions.fp32_runner(module, mixed_precision=False), None
     if precision == "bf16":
         return custom_functions.bf16_runner(module), None
-    session = custom_functions.onnx_int8_session(custom_functions.int8_model_bytes(module, example), os.path.join(profile_dir, "int8"))
+    if precision == "int8-static":
+        calibration = [{name: value.numpy() for name, value in batch.items()} for batch in batches]
+        return custom_functions._openvino_runner(custom_functions.static_int8_model_bytes(module, calibration)), None
+    session = custom_functions.onnx_int8_session(custom_functions.int8_model_bytes(module, batches[0]), os.path.join(profile_dir, "int8"))
     names = [graph_input.name for graph_input in session.get_inputs()]
     return (lambda kwargs: session.run(None, {name: kwargs[name].numpy() for name in names})), session
 
@@ -61,7 +65,7 @@ def time_precision(precision: str, module, batches: list, profile_dir: str) -> d
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    run, session = runner(precision, module, batches[0], profile_dir)
+    run, session = runner(precision, module, batches, profile_dir)
     for batch in batches:
         run(batch)
     start = time.perf_counter()
@@ -69,7 +73,9 @@ def time_precision(precision: str, module, batches: list, profile_dir: str) -> d
         run(batch)
     seconds = time.perf_counter() - start
     spent: Dict[str, float] = collections.Counter()
-    if session is None:
+    if precision == "int8-static":
+        pass  # OpenVINO's own kernels: torch's profiler sees none of them
+    elif session is None:
         with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU], acc_events=True) as profiler:
             for batch in batches:
                 run(batch)
@@ -119,7 +125,7 @@ def main(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Keep the JSON here"),
     model_dir: Optional[Path] = typer.Option(None, help="The DistilBERT to time; without config.json one with distilbert-base-uncased's shape is built there"),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False),
-    precisions: str = typer.Option("fp32,int8,bf16", help="Comma-separated; bf16 only where the CPU has native bf16"),
+    precisions: str = typer.Option("fp32,int8,bf16", help="Comma-separated (fp32, int8, int8-static, bf16); bf16 only where the CPU has native bf16"),
     n_sentences: int = typer.Option(1200),
     threads: int = typer.Option(0, help="Torch threads; 0: all cores"),
     seed: int = typer.Option(0),

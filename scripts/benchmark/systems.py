@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 from scripts.benchmark.ceiling import IOB_LABELS, Shape, sync, gemm_rates
 
 SYSTEMS = {
-    "inference": ("spacy", "spacy-fp32", "spacy-int8", "spacy-bf16", "spacy-same-batches", "hf", "hf-sorted", "hf-bf16", "hf-pipeline"),
+    "inference": ("spacy", "spacy-fp32", "spacy-int8", "spacy-int8-static", "spacy-bf16", "spacy-same-batches", "hf", "hf-sorted", "hf-bf16", "hf-pipeline"),
     "training": ("spacy", "spacy-fp32", "spacy-bf16", "hf", "hf-bf16"),
 }
 # bf16 (autocast, or spaCy's bf16 inference copy), measured on CPUs with native bf16 only (elsewhere bf16 is
@@ -149,6 +149,7 @@ def measure(task: str, system: str, settings: Settings) -> dict:
             "spacy": _infer_spacy,
             "spacy-fp32": functools.partial(_infer_spacy, precision="fp32"),
             "spacy-int8": functools.partial(_infer_spacy, precision="int8"),
+            "spacy-int8-static": functools.partial(_infer_spacy, precision="int8-static"),
             "spacy-bf16": functools.partial(_infer_spacy, precision="bf16"),
             "spacy-same-batches": _infer_spacy_same_batches,
             "hf": _infer_hf,
@@ -173,12 +174,15 @@ def _infer_spacy(settings: Settings, same_batches: bool = False, precision: str 
     """nlp.pipe as shipped: it buffers the config's nlp.batch_size Docs, and the transformer sorts them by length
     into forward batches of at most max_batch_items padded words, in the config's inference precision.
     With `same_batches`, every system's batches; with `precision`, that precision. The first (untimed) batch
-    builds the int8 copy, if any (a one-off cost at the first prediction). `measure` reports the precision used."""
+    builds the int8 copy, if any (a one-off cost at the first prediction); int8-static's copy is calibrated
+    on the training sentences first, untimed, as the package step does. `measure` reports the precision used."""
     from spacy.tokens import Doc
 
-    from scripts.custom_functions import predicting_precision
+    from scripts.custom_functions import calibrate_int8_static, predicting_precision
 
     nlp, _ = load_spacy(settings, settings.train_sentences, same_batches, precision)
+    if precision == "int8-static":
+        calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words, _ in settings.train_sentences])
     size = settings.batch_size if same_batches else nlp.batch_size
     NOTES["precision"] = predicting_precision(nlp)
 
@@ -336,10 +340,14 @@ TRAINING_STEPS = {
 
 def why_not_measured(system: str, gpu: bool) -> str:
     """Why `system` is not measured on this machine ("" when it is)."""
-    from scripts.custom_functions import native_bf16
+    import importlib.util
+
+    from scripts.custom_functions import STATIC_INT8_REQUIREMENT, native_bf16
 
     if system in NATIVE_BF16_ONLY and (gpu or not native_bf16()):
         return "a GPU run has its own fp16" if gpu else "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, no baseline"
+    if system == "spacy-int8-static" and (gpu or importlib.util.find_spec("openvino") is None):
+        return "a CPU precision" if gpu else f"OpenVINO not installed ({STATIC_INT8_REQUIREMENT})"
     return ""
 
 
