@@ -15,6 +15,8 @@ import copy
 import functools
 import importlib.util
 import itertools
+import os
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -182,6 +184,31 @@ def _has_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+# A model loaded in an app sends nothing anywhere: both runtimes are imported with their usage telemetry off.
+def import_onnxruntime():
+    """onnxruntime with its telemetry off unless the environment already says otherwise (ORT_DISABLE_TELEMETRY):
+    the 1.32 tested here keeps a device id and a queue of usage events for Microsoft's collector under
+    ~/.cache/Microsoft on Linux. It reads the setting when it is first imported."""
+    if "onnxruntime" not in sys.modules:
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
+def import_openvino():
+    """openvino without its model converter: openvino's __init__ imports the converter if it can, and that
+    import sends usage telemetry (a forked process, a client id written under ~/intel), which a model
+    loaded in an app must not do. The runtime needs no converter; a later import of it works as usual."""
+    if "openvino" not in sys.modules:
+        sys.modules["openvino.tools.ovc"] = None  # an import of it raises ImportError, which openvino catches
+        try:
+            import openvino  # noqa: F401
+        finally:
+            del sys.modules["openvino.tools.ovc"]
+    return sys.modules["openvino"]
+
+
 # "int8-static" runs a copy calibrated on training text (calibrate_int8_static) in OpenVINO, which reads
 # static int8 graphs but not the per-row one; not a package requirement: no CPU kind's "auto" chooses it.
 STATIC_INT8_REQUIREMENT = "openvino>=2025.0"
@@ -337,6 +364,8 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
     import tempfile
 
     import torch
+
+    import_onnxruntime()
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     class Batches(CalibrationDataReader):
@@ -366,9 +395,9 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
 def onnx_int8_session(model_bytes: bytes, profile_prefix: str = ""):
     """An ONNX Runtime session on torch's thread count (its sessions may run from any thread); with
     `profile_prefix`, it profiles its kernels into files of that prefix (benchmark.forward)."""
-    import onnxruntime
     import torch
 
+    onnxruntime = import_onnxruntime()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
@@ -391,27 +420,12 @@ def _onnx_int8_runner(model_bytes: bytes):
     return run
 
 
-def _import_openvino():
-    """openvino without its model converter: openvino's __init__ imports the converter if it can, and that
-    import sends usage telemetry (a forked process, a client id written under ~/intel), which a model
-    loaded in an app must not do. The runtime needs no converter; a later import of it works as usual."""
-    import sys
-
-    if "openvino" not in sys.modules:
-        sys.modules["openvino.tools.ovc"] = None  # an import of it raises ImportError, which openvino catches
-        try:
-            import openvino  # noqa: F401
-        finally:
-            del sys.modules["openvino.tools.ovc"]
-    return sys.modules["openvino"]
-
-
 def _openvino_runner(model_bytes: bytes):
     """The static int8 copy run by OpenVINO, on torch's thread count; each thread gets its own infer request
     (one request serves one call at a time)."""
     import torch
 
-    core = _import_openvino().Core()
+    core = import_openvino().Core()
     compiled = core.compile_model(core.read_model(model_bytes), "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
     names = [port.get_any_name() for port in compiled.inputs]
     per_thread = threading.local()

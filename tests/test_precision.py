@@ -159,10 +159,14 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
     assert shim(loaded).onnx_copies == {} and custom_functions.predicting_precision(loaded) == "fp32"
 
 
-@pytest.mark.skipif(not HAS_OPENVINO, reason="int8-static needs onnxruntime and openvino")
-def test_int8_static_sends_no_telemetry(saved_pipeline, tmp_path):
-    """openvino's converter sends usage telemetry when imported (a forked process, files under ~/intel); a
-    pipeline predicting in int8-static imports the runtime only (a fresh process: openvino not yet imported)."""
+@pytest.mark.parametrize("precision", [
+    pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")),
+    pytest.param("int8-static", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="int8-static needs onnxruntime and openvino")),
+])
+def test_int8_copies_send_no_telemetry(saved_pipeline, tmp_path, precision):
+    """ONNX Runtime keeps a device id and usage events under ~/.cache/Microsoft unless ORT_DISABLE_TELEMETRY is
+    set when it is imported; openvino's converter, when imported, forks a process that sends usage telemetry and
+    writes ~/intel. A pipeline that calibrates and predicts in a fresh process does neither."""
     import subprocess
     import sys
 
@@ -171,18 +175,21 @@ import os, spacy
 forks = []
 os.register_at_fork(before=lambda: forks.append(1))
 from scripts.custom_functions import calibrate_int8_static
-nlp = spacy.load({str(saved_pipeline)!r}, config={{{PRECISION!r}: "int8-static"}})
-calibrate_int8_static(nlp, ["Anna Adler visited Lisbon ."])
+nlp = spacy.load({str(saved_pipeline)!r}, config={{{PRECISION!r}: {precision!r}}})
+if {precision!r} == "int8-static":
+    calibrate_int8_static(nlp, ["Anna Adler visited Lisbon ."])
 nlp("Anna Adler visited Lisbon .")
 assert forks == [], "forked"
 """
     home = tmp_path / "home"
     home.mkdir()
-    env = {**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    env.pop("CI", None)  # openvino's telemetry stays off in CI: the check must not depend on it
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120)
+    env = {key: value for key, value in os.environ.items() if key not in ("CI", "ORT_DISABLE_TELEMETRY")}  # telemetry's own switches
+    done = subprocess.run(
+        [sys.executable, "-c", script], env={**env, "HOME": str(home), "HF_HUB_OFFLINE": "1"},
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert not (home / "intel").exists()  # where the telemetry keeps its client id
+    assert not (home / "intel").exists() and not (home / ".cache" / "Microsoft").exists()
 
 
 def test_int8_requirements_admit_what_requirements_txt_pins():

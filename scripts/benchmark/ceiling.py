@@ -135,8 +135,10 @@ def _int8_rate(shapes, budget: float) -> float:
 
 def _ort_int8_matmul():
     """A one-node ONNX Runtime session running MatMulInteger on the caller's threads setting; None without onnxruntime."""
+    from scripts.custom_functions import import_onnxruntime
+
     try:
-        import onnxruntime
+        onnxruntime = import_onnxruntime()
         from onnx import TensorProto, helper
     except ImportError:
         return None
