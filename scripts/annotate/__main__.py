@@ -32,7 +32,7 @@ def main(
         None, "--code", help="Python file of functions the model's config names, run before loading it; default: scripts/custom_functions.py; '' for none"
     ),
     precision: Optional[str] = typer.Option(
-        None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16 or int8; default: the model's config"
+        None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config"
     ),
 ) -> None:
     from scripts.custom_functions import precision_overrides

@@ -78,7 +78,7 @@ def main(
     threads: int = typer.Option(0, "--threads", help="Threads of the model's matrix products (torch, ONNX Runtime); 0: all cores (ray: split among the replicas)"),
     replicas: int = typer.Option(1, "--replicas", help="ray: model replicas (one process, one CPU each)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="ray: an existing cluster (e.g. auto); default: a local Ray on 127.0.0.1"),
-    precision: Optional[str] = typer.Option(None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16 or int8; default: the model's config"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config"),
     code: Optional[str] = typer.Option(None, "--code", help="Python file of functions the model's config names; default: scripts/custom_functions.py; '' for none"),
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="On SIGTERM, seconds to finish the requests in flight"),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (costs throughput)"),
