@@ -159,6 +159,7 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
     assert shim(loaded).onnx_copies == {} and custom_functions.predicting_precision(loaded) == "fp32"
 
 
+@pytest.mark.slow  # a fresh process, which imports spaCy and torch again
 @pytest.mark.parametrize("precision", [
     pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")),
     pytest.param("int8-static", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="int8-static needs onnxruntime and openvino")),
