@@ -473,7 +473,7 @@ class PrecisionShim(HFShim):
             if self.onnx_copy("int8-static") is None:
                 raise ValueError(
                     'inference_precision "int8-static": this pipeline holds no copy calibrated for its current weights; '
-                    "python -m scripts.package makes one inside the package (--calibration-sentences), "
+                    "python -m scripts.package makes one inside the package (--calibration-docs), "
                     "custom_functions.calibrate_int8_static(nlp, texts) in memory"
                 )
         return precision
