@@ -356,10 +356,12 @@ def int8_model_bytes(module, example_kwargs) -> bytes:
 
 
 def static_int8_model_bytes(module, calibration: list) -> bytes:
-    """The module exported to ONNX and quantized by ONNX Runtime's `quantize_static`: int8 weights per output
-    column, uint8 activations with scales fixed by the range each MatMul's input took on `calibration` (the
-    transformer's inputs, dicts of arrays, on training text). Fixed scales cannot depend on batch-mates;
-    text unlike the calibration text may be clipped (the accuracy bar measures it, docs/precision.md)."""
+    """The module exported to ONNX and quantized by ONNX Runtime's `quantize_static`: weights per output
+    column in 7 bits (reduce_range: AVX2 without VNNI adds pairs of uint8 x int8 products in int16, which
+    8-bit weights can overflow), uint8 activations with scales fixed by the range each MatMul's input took
+    on `calibration` (the transformer's inputs, dicts of arrays, on training text). Fixed scales cannot
+    depend on batch-mates; text unlike the calibration text may be clipped (the accuracy bar measures
+    it, docs/precision.md)."""
     import logging
     import tempfile
 
@@ -385,7 +387,7 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
             quantize_static(
                 str(fp32), str(static), Batches(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], calibrate_method=CalibrationMethod.MinMax,
-                extra_options={"MatMulConstBOnly": True},
+                extra_options={"MatMulConstBOnly": True}, reduce_range=True,
             )
         finally:
             logging.getLogger().setLevel(quiet)
