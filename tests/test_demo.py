@@ -1,5 +1,6 @@
 """`spacy project run demo` end to end in a copy of the project (the session's `demo_project`), then the wheel
 in a fresh venv, offline."""
+import importlib.util
 import os
 import re
 import shutil
@@ -103,3 +104,14 @@ def test_wheel_in_a_fresh_venv_offline_without_the_transformer_folder(demo_proje
     assert meta["version"] == "0.0.0" and meta["description"].startswith("DEMO ONLY: random transformer weights")
     assert "invented" in meta["sources"][0]["license"] and "random weights" in meta["sources"][1]["license"]
     assert set(INT8_REQUIREMENTS) <= set(meta["requirements"])  # what the default precision runs on AVX2 CPUs
+    if importlib.util.find_spec("openvino"):  # the demo packages an int8-static copy (project.yml): it loads and runs
+        static = (
+            "import json, sys, spacy; nlp = spacy.load('en_ner_distilbert_conll03_demo', "
+            "config={'components.transformer.model.inference_precision': 'int8-static'}); "
+            "shim = nlp.get_pipe('transformer').model.layers[0].shims[0]; "
+            "print(json.dumps({'copy': shim.onnx_copy('int8-static') is not None, 'ents': [len(d.ents) for d in nlp.pipe(json.load(sys.stdin))]}))"
+        )
+        result = subprocess.run([str(python), "-c", static], input=srsly.json_dumps(TEXTS), capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        output = srsly.json_loads(result.stdout)
+        assert output["copy"] and sum(output["ents"]) > 0
