@@ -422,7 +422,7 @@ def _onnx_int8_runner(model_bytes: bytes):
     return run
 
 
-def _openvino_runner(model_bytes: bytes):
+def openvino_runner(model_bytes: bytes):
     """The static int8 copy run by OpenVINO, on torch's thread count; each thread gets its own infer request
     (one request serves one call at a time)."""
     import torch
@@ -499,7 +499,7 @@ class PrecisionShim(HFShim):
                     if precision == "int8":
                         runner = _onnx_int8_runner(self.int8_bytes(kwargs))
                     elif precision == "int8-static":
-                        runner = _openvino_runner(self.onnx_copy("int8-static"))
+                        runner = openvino_runner(self.onnx_copy("int8-static"))
                     else:
                         runner = bf16_runner(self._model) if precision == "bf16" else fp32_runner(self._model, self._mixed_precision)
                     built = self._inference = (self._model, precision, runner)

@@ -122,10 +122,10 @@ def main(
                 nlp = new_pipeline(model_dir, config, gold_sentences(n_train, seed + 1))
             nlp, history = train(nlp, gold_sentences(n_train, seed + 1), gold_sentences(n_dev, seed + 2), target_f1, max_seconds, seed, learn_rate, history, trained)
             del nlp
-        test = gold_sentences(n_test, seed + 3)
+        test, calibration = gold_sentences(n_test, seed + 3), gold_sentences(n_train, seed + 1)[:n_calibration]
         results, reference = {}, None
         for precision in precisions.split(","):
-            tags, f1, seconds = tags_and_f1(trained, precision, test, gold_sentences(n_train, seed + 1)[:n_calibration])
+            tags, f1, seconds = tags_and_f1(trained, precision, test, calibration)
             reference = reference or tags
             agreement = sum(a == b for a, b in zip(tags, reference)) / len(reference)
             results[precision] = {"agreement_with_fp32": agreement, "test_f1": f1, "pipe_seconds": seconds}

@@ -54,7 +54,7 @@ def runner(precision: str, module, batches: List[Dict[str, object]], profile_dir
         return custom_functions.bf16_runner(module), None
     if precision == "int8-static":
         calibration = [{name: value.numpy() for name, value in batch.items()} for batch in batches]
-        return custom_functions._openvino_runner(custom_functions.static_int8_model_bytes(module, calibration)), None
+        return custom_functions.openvino_runner(custom_functions.static_int8_model_bytes(module, calibration)), None
     session = custom_functions.onnx_int8_session(custom_functions.int8_model_bytes(module, batches[0]), os.path.join(profile_dir, "int8"))
     names = [graph_input.name for graph_input in session.get_inputs()]
     return (lambda kwargs: session.run(None, {name: kwargs[name].numpy() for name in names})), session
