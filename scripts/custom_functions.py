@@ -8,7 +8,7 @@ transition-based NER cannot open or continue an entity across a sentence boundar
 model predicts is scored the same by spaCy (per Doc) and by seqeval or conlleval (per sentence).
 Training, the dev scores during training, evaluate and crosscheck all read Docs this way.
 
-One file of about 650 lines, in four sections (corpus reader, optimizer, precision and CPU kind,
+One file of about 700 lines, in four sections (corpus reader, optimizer, precision and CPU kind,
 the shim and architectures), because `spacy train --code` and `spacy package --code` take one file.
 """
 import copy
