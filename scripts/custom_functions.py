@@ -360,9 +360,9 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
     column in 7 bits (reduce_range: AVX2 without VNNI adds pairs of uint8 x int8 products in int16, which
     8-bit weights can overflow), int8 activations, symmetric, with scales fixed by the range each MatMul's
     input took on `calibration` (the transformer's inputs, dicts of arrays, on training text); OpenVINO
-    ran uint8 ones with a zero point 10% slower and paid twice as much for each new batch shape
-    (docs/precision.md). Fixed scales cannot depend on batch-mates; text unlike the calibration text may
-    be clipped (the accuracy bar measures it)."""
+    ran uint8 ones with a zero point 14% slower on batch shapes seen before and paid 2.3x as much for
+    new ones (docs/precision.md). Fixed scales cannot depend on batch-mates; text unlike the calibration
+    text may be clipped (the accuracy bar measures it)."""
     import logging
     import tempfile
 
