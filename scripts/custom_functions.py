@@ -184,6 +184,10 @@ def _has_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def _has_openvino() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
 # A model loaded in an app sends nothing anywhere: both runtimes are imported with their usage telemetry off.
 def import_onnxruntime():
     """onnxruntime with its telemetry off unless the environment already says otherwise (ORT_DISABLE_TELEMETRY):
@@ -471,7 +475,7 @@ class PrecisionShim(HFShim):
         if precision == "int8" and not _has_onnxruntime():
             raise ImportError(f'inference_precision "int8" runs the transformer in ONNX Runtime: pip install "{INT8_REQUIREMENTS[0]}"')
         if precision == "int8-static":
-            if importlib.util.find_spec("openvino") is None:
+            if not _has_openvino():
                 raise ImportError(f'inference_precision "int8-static" runs the transformer in OpenVINO: pip install "{STATIC_INT8_REQUIREMENT}"')
             if self.onnx_copy("int8-static") is None:
                 raise ValueError(

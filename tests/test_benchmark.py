@@ -1,5 +1,4 @@
 """The benchmark runs end to end on a tiny shape and writes its JSON report; no timing is asserted."""
-import importlib.util
 import math
 import os
 
@@ -9,7 +8,7 @@ import srsly
 from scripts import custom_functions
 from scripts.benchmark.__main__ import run_benchmark
 from scripts.benchmark.ceiling import Shape, flops_per_sequence, gemm_rates
-from scripts.custom_functions import native_bf16
+from scripts.custom_functions import _has_openvino, native_bf16
 
 
 def test_flops_formula():
@@ -54,7 +53,7 @@ def test_benchmark_tiny(tmp_path, tiny_transformer, monkeypatch):
         inference, training = inference | {"hf-bf16", "spacy-bf16"}, training | {"hf-bf16", "spacy-bf16"}
     else:
         not_measured |= {"inference:hf-bf16", "inference:spacy-bf16", "training:hf-bf16", "training:spacy-bf16"}
-    if importlib.util.find_spec("openvino"):
+    if _has_openvino():
         inference.add("spacy-int8-static")
     else:
         not_measured.add("inference:spacy-int8-static")
@@ -115,7 +114,7 @@ def test_agreement_trains_keeps_the_pipeline_goes_on_with_more_sentences_and_com
     threads = torch.get_num_threads()
     settings = dict(model_dir=tiny_transformer, trained=tmp_path / "trained", config=PROJECT_DIR / DEFAULT_CONFIG, n_dev=8, n_test=16,
                     n_calibration=8, target_f1=1.1, max_seconds=0, threads=1, seed=0)  # 1.1 is never reached: one epoch a call
-    compared = ["fp32", "int8", *(["int8-static"] if importlib.util.find_spec("openvino") else [])]
+    compared = ["fp32", "int8", *(["int8-static"] if _has_openvino() else [])]
     try:
         main(output=tmp_path / "first.json", precisions="fp32", n_train=16, learn_rate=1e-3, **settings)
         main(output=tmp_path / "second.json", precisions=",".join(compared), n_train=32, learn_rate=5e-4, **settings)
@@ -138,7 +137,7 @@ def test_forward_profile_times_each_inference_copy_against_the_ceiling(tiny_tran
 
     texts, _ = make_inputs(40, 0, seed=0)
     settings = Settings(str(tiny_transformer), "configs/distilbert_ner.cfg", texts, [], 32, 1, 0, False, {})
-    static = ["int8-static"] if importlib.util.find_spec("openvino") else []
+    static = ["int8-static"] if _has_openvino() else []
     report = profile_forward(settings, ["fp32", "int8", "bf16", *static], gemm_seconds=0.2)
     measured = {"fp32", "int8", "bf16", *static} if native_bf16() else {"fp32", "int8", *static}
     assert set(report["results"]) == measured and ("forward:bf16" in report["skipped"]) != native_bf16()

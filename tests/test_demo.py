@@ -1,6 +1,5 @@
 """`spacy project run demo` end to end in a copy of the project (the session's `demo_project`), then the wheel
 in a fresh venv, offline."""
-import importlib.util
 import os
 import re
 import shutil
@@ -15,7 +14,7 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from scripts.custom_functions import INT8_REQUIREMENTS
+from scripts.custom_functions import INT8_REQUIREMENTS, _has_openvino
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]  # the nested workflow run (about 10 processes, training, a wheel), once
 
@@ -104,7 +103,7 @@ def test_wheel_in_a_fresh_venv_offline_without_the_transformer_folder(demo_proje
     assert meta["version"] == "0.0.0" and meta["description"].startswith("DEMO ONLY: random transformer weights")
     assert "invented" in meta["sources"][0]["license"] and "random weights" in meta["sources"][1]["license"]
     assert set(INT8_REQUIREMENTS) <= set(meta["requirements"])  # what the default precision runs on AVX2 CPUs
-    if importlib.util.find_spec("openvino"):  # the demo packages an int8-static copy (project.yml): it loads and runs
+    if _has_openvino():  # the demo packages an int8-static copy (project.yml): it loads and runs
         static = (
             "import json, sys, spacy; nlp = spacy.load('en_ner_distilbert_conll03_demo', "
             "config={'components.transformer.model.inference_precision': 'int8-static'}); "

@@ -20,7 +20,7 @@ from scripts.custom_functions import precision_overrides
 
 CONFIG = "configs/distilbert_ner.cfg"
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
-HAS_OPENVINO = HAS_ORT and importlib.util.find_spec("openvino") is not None
+HAS_OPENVINO = HAS_ORT and custom_functions._has_openvino()
 WORDS = [["Anna", "Adler", "visited", "Lisbon", "."], ["Shares", "in", "Northwind", "Bank", "rose", "3", "percent", "on", "Tuesday", "."]]
 
 

@@ -3,7 +3,6 @@ of 256, shuffled, under another max_batch_items; in every precision this CPU run
 CPUs without native bf16: slower, the same code). The model is the tests' trained tiny pipeline, on
 invented news sentences of CoNLL-2003's lengths; int8-static is calibrated on its training Docs.
 """
-import importlib.util
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +10,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from scripts.custom_functions import _has_onnxruntime, calibrate_int8_static, create_torch_adam, predicting_precision
+from scripts.custom_functions import _has_onnxruntime, _has_openvino, calibrate_int8_static, create_torch_adam, predicting_precision
 from scripts.synthetic_news import generate_texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("same_entities")]  # each precision's answers alone, once
@@ -20,7 +19,7 @@ PRECISIONS = [
     "fp32", "bf16",
     pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed")),
     pytest.param("int8-static", marks=pytest.mark.skipif(
-        not _has_onnxruntime() or importlib.util.find_spec("openvino") is None, reason="int8-static needs onnxruntime and openvino")),
+        not _has_onnxruntime() or not _has_openvino(), reason="int8-static needs onnxruntime and openvino")),
 ]
 TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]
 

@@ -340,13 +340,11 @@ TRAINING_STEPS = {
 
 def why_not_measured(system: str, gpu: bool) -> str:
     """Why `system` is not measured on this machine ("" when it is)."""
-    import importlib.util
-
-    from scripts.custom_functions import STATIC_INT8_REQUIREMENT, native_bf16
+    from scripts.custom_functions import STATIC_INT8_REQUIREMENT, _has_openvino, native_bf16
 
     if system in NATIVE_BF16_ONLY and (gpu or not native_bf16()):
         return "a GPU run has its own fp16" if gpu else "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, no baseline"
-    if system == "spacy-int8-static" and (gpu or importlib.util.find_spec("openvino") is None):
+    if system == "spacy-int8-static" and (gpu or not _has_openvino()):
         return "a CPU precision" if gpu else f"OpenVINO not installed ({STATIC_INT8_REQUIREMENT})"
     return ""
 
