@@ -323,7 +323,8 @@ def quantize_rows(model):
         )
         out_shape = node("Concat", [node("Slice", [shape, index_0, index_last]), constant(f"{weight.name}/columns", numpy.array([w.shape[1]], dtype=numpy.int64))], axis=0)
         node("Reshape", [node("Mul", [product, row_scale]), out_shape], original.output[0])
-    kept = [init for init in graph.initializer if init.name not in quantized]
+    read = {name for n in nodes for name in n.input}  # a weight that another node reads too (DeBERTa's shared keys) stays
+    kept = [init for init in graph.initializer if init.name not in quantized or init.name in read]
     del graph.initializer[:]
     graph.initializer.extend(kept + constants)
     del graph.node[:]
@@ -370,14 +371,15 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
     import logging
     import tempfile
 
+    import onnx
     import torch
 
     import_onnxruntime()
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     class Batches(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter(calibration)
+        def __init__(self, graph_inputs):  # the exporter drops inputs a model ignores (DeBERTa's token types)
+            self.batches = ({name: batch[name] for name in graph_inputs} for batch in calibration)
 
         def get_next(self):
             return next(self.batches, None)
@@ -386,11 +388,12 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         fp32, static = Path(tmp, "fp32.onnx"), Path(tmp, "static.onnx")
         fp32.write_bytes(_onnx_bytes(module, example))
+        graph_inputs = [graph_input.name for graph_input in onnx.load(str(fp32), load_external_data=False).graph.input]
         quiet = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process the graph, at every call
         try:
             quantize_static(
-                str(fp32), str(static), Batches(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
+                str(fp32), str(static), Batches(graph_inputs), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], calibrate_method=CalibrationMethod.MinMax,
                 extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": True}, reduce_range=True,
             )
@@ -502,13 +505,26 @@ class PrecisionShim(HFShim):
                 built = self._inference
                 if built is None or built[0] is not self._model or built[1] != precision:
                     if precision == "int8":
-                        runner = _onnx_int8_runner(self.int8_bytes(kwargs))
+                        runner = self._copy_runner(precision, lambda: _onnx_int8_runner(self.int8_bytes(kwargs)))
                     elif precision == "int8-static":
-                        runner = openvino_runner(self.onnx_copy("int8-static"))
+                        runner = self._copy_runner(precision, lambda: openvino_runner(self.onnx_copy("int8-static")))
                     else:
                         runner = bf16_runner(self._model) if precision == "bf16" else fp32_runner(self._model, self._mixed_precision)
                     built = self._inference = (self._model, precision, runner)
         return built[2]
+
+    def _copy_runner(self, precision: str, make: Callable):
+        """`make()`'s runner of an exported copy, or an error that names the transformer's family, the
+        precision its graph cannot run in and the ones that run any family."""
+        try:
+            return make()
+        except Exception as err:  # the exporter, ONNX Runtime and OpenVINO each raise their own kinds; chained below
+            family = getattr(getattr(self._model, "config", None), "model_type", type(self._model).__name__)
+            reason = [line for line in str(err).splitlines() if line.strip()][-1:] or [type(err).__name__]
+            raise ValueError(
+                f'inference_precision "{precision}": the {family} transformer\'s exported graph does not run ({reason[0].strip()}); '
+                f'"fp32" and "bf16" run every family: spacy.load(..., config={{"components.transformer.model.inference_precision": "bf16"}})'
+            ) from err
 
     def onnx_copy(self, precision: str) -> Optional[bytes]:
         """The `precision` copy of the current weights, if one was made or loaded."""
@@ -528,8 +544,8 @@ class PrecisionShim(HFShim):
         bf16 = self.resolved_training_precision() == "bf16"
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             output, backprop = super().begin_update(inputs)
-        if bf16:  # thinc and the NER read fp32; autograd carries the gradient back through the cast
-            output.last_hidden_state = output.last_hidden_state.float()
+        if bf16:  # thinc and the NER read fp32; autograd carries the gradient back through the casts
+            _outputs_to_fp32(output)
         return output, backprop
 
     def to_device(self, device_type: str, device_id: int):
@@ -550,6 +566,21 @@ class PrecisionShim(HFShim):
 
     def __getstate__(self):  # copies and pickles leave the inference copy behind (an ONNX session pickles not)
         return {**self.__dict__, "_inference": None}
+
+
+def _outputs_to_fp32(output) -> None:
+    """Every bf16 tensor of a transformer's output (a ModelOutput) cast to fp32 in place: spacy-transformers
+    hands each of them to thinc, which has no bf16 (BERT, RoBERTa and XLM-R add `pooler_output` to
+    `last_hidden_state`; `output_hidden_states` adds a tuple)."""
+    import torch
+
+    def fp32(value):
+        if isinstance(value, tuple):
+            return tuple(fp32(item) for item in value)
+        return value.float() if torch.is_tensor(value) and value.dtype == torch.bfloat16 else value
+
+    for key, value in output.items():
+        output[key] = fp32(value)
 
 
 def _shim(nlp: Language):
@@ -602,7 +633,11 @@ def calibrate_int8_static(nlp: Language, texts: Iterable) -> int:
         del shim.predict
     if not batches:
         raise ValueError("calibrate_int8_static: no text to calibrate on")
-    shim.onnx_copies["int8-static"] = (shim._model, static_int8_model_bytes(shim._model, batches))
+    model_bytes = static_int8_model_bytes(shim._model, batches)
+    # Compiled once here, so that a family OpenVINO cannot run (DeBERTa-v2/v3: an `If` of dynamic rank) is
+    # refused when the copy is made (the package step), not at a prediction after the wheel is installed.
+    type(shim)._copy_runner(shim, "int8-static", lambda: openvino_runner(model_bytes))
+    shim.onnx_copies["int8-static"] = (shim._model, model_bytes)
     shim._inference = None
     return len(batches)
 
