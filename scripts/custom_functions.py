@@ -117,6 +117,17 @@ def create_torch_adam(
     )
 
 
+@spacy.registry.schedules("ner_distilbert.warmup_linear.v1")
+def create_warmup_linear(initial_rate: float, total_steps: int, warmup_fraction: float = 0.1):
+    """thinc's warmup_linear.v1 with its warm-up a share of `total_steps`, so that it scales with the run:
+    the train step (scripts/train.py) sets total_steps to the steps of the configured epochs."""
+    from thinc.api import warmup_linear
+
+    if total_steps < 1 or not 0 <= warmup_fraction < 1:
+        raise ValueError(f"ner_distilbert.warmup_linear.v1: expected total_steps >= 1 and 0 <= warmup_fraction < 1, got {total_steps} and {warmup_fraction}")
+    return warmup_linear(initial_rate, round(warmup_fraction * total_steps), total_steps)
+
+
 # CPU kind and what "auto" runs on it --------------------------------------------------------------
 # Prediction may run another copy of the transformer than training: training (begin_update) always
 # runs and updates the torch module; predictions run an inference copy built from its current

@@ -5,13 +5,21 @@ The checks turn what would be a traceback minutes in (no CUDA, an unreachable hu
 front. Mixed precision is off in the config, since thinc's grad scaler refuses a CPU; for a GPU run
 this turns it on, unless the arguments set it themselves. Every other argument goes to spacy train
 as it is, and the command is printed, so any run can be repeated with plain spaCy.
+
+Training is measured in epochs (`training.max_epochs`): the batches of one epoch are counted from the
+corpus as the config's reader and batcher make them, and the run is set to that many steps times the
+epochs, with the learn rate annealed to zero at the last of them and the dev set scored after every
+epoch, the last included (`epoch_overrides`). A `training.max_steps` given as an override wins.
 """
+import random
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
+import srsly
 import typer
+from spacy.cli._util import parse_config_overrides
 from spacy.util import load_config
 from wasabi import msg
 
@@ -50,6 +58,43 @@ def override_args(overrides: str) -> List[str]:
     return args
 
 
+def batches_per_epoch(config_path: Path, overrides: Dict[str, object], code: Path) -> int:
+    """The batches one epoch of the training corpus makes, counted as spacy train makes them: the config's
+    reader over the corpus, shuffled with the config's seed, through the config's batcher. With more Docs
+    than the batcher's buffer, another shuffle may make a batch or two more or fewer."""
+    import spacy
+    from spacy.util import dot_to_object, import_file, registry
+
+    import_file("custom_functions", code)  # the reader and schedule the config names
+    config = load_config(config_path, overrides=overrides, interpolate=True)
+    resolved = registry.resolve({"corpus": dot_to_object(config, config["training"]["train_corpus"]), "batcher": config["training"]["batcher"]})
+    examples = list(resolved["corpus"](spacy.blank(config["nlp"]["lang"])))
+    random.Random(config["training"]["seed"]).shuffle(examples)
+    return sum(1 for _ in resolved["batcher"](examples))
+
+
+def epoch_overrides(config_path: Path, overrides: Dict[str, object], code: Path) -> Dict[str, object]:
+    """The overrides that make a run `training.max_epochs` epochs long with the schedule annealed at its end.
+
+    spacy train scores dev at steps 0, F, 2F... and stops once it has done step `max_steps`. With E epochs of
+    N batches, F = N and max_steps = total_steps = N * E, the last step is N * E, a step at learn rate 0 (the
+    schedule's end) and scored: model-best can be the model of the last epoch, as the schedule intends. A
+    max_steps of the overrides decides alone (no epoch limit), with the config's evaluation; total_steps follows it."""
+    config = load_config(config_path, overrides=overrides)
+    training = config["training"]
+    if "training.max_steps" in overrides:
+        return {"training.max_epochs": 0, "training.optimizer.learn_rate.total_steps": training["max_steps"], **overrides}
+    epochs = training["max_epochs"]
+    if epochs < 1:
+        raise typer.BadParameter(f"{config_path}: training.max_epochs is {epochs}: expected the epochs to train (>= 1), or a training.max_steps override")
+    n_batches = batches_per_epoch(config_path, overrides, code)
+    if n_batches < 1:
+        raise typer.BadParameter(f"{config_path}: the batcher makes no batch of {training['train_corpus']} ({config['paths']['train']})")
+    msg.info(f"{n_batches} batches an epoch, {epochs} epochs: {n_batches * epochs} steps, the learn rate annealed to 0 at the last")
+    steps = {"training.max_epochs": epochs + 1, "training.max_steps": n_batches * epochs, "training.optimizer.learn_rate.total_steps": n_batches * epochs}
+    return {"training.eval_frequency": n_batches, "training.patience": 0, **overrides, **steps}  # an eval_frequency given wins
+
+
 def spacy_train_command(
     config_path: Path, output_path: Path, gpu_id: int, transformer: str, code: Path, log: Optional[Path], overrides: List[str]
 ) -> List[str]:
@@ -81,7 +126,10 @@ def main(
         msg.fail(f"The transformer {transformer!r} cannot be loaded", f"{problem}\nTo go on: a hub name this machine can reach, or a local HF model folder (--vars.transformer PATH). {OFFLINE_ADVICE}", exits=1)
     if log and log.exists():
         log.unlink()  # spaCy's logger writes nothing when the file exists
-    command = spacy_train_command(config_path, output_path, gpu_id, transformer, code, log, override_args(overrides) + ctx.args)
+    given = override_args(overrides) + ctx.args
+    fitted = epoch_overrides(config_path, parse_config_overrides(given), code)
+    args = [arg for key, value in fitted.items() for arg in (f"--{key}", value if isinstance(value, str) else srsly.json_dumps(value))]
+    command = spacy_train_command(config_path, output_path, gpu_id, transformer, code, log, args)
     msg.info(f"Running: {shlex.join(['python', *command[1:]])}")
     run_spacy_cli(command[3:])
 

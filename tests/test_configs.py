@@ -1,5 +1,6 @@
 """The config is the model: it validates, it trains with plain `spacy train` on a CPU, the same seed
 gives the same scores, and the train step stops with advice (no traceback) when a GPU or the hub is missing."""
+import itertools
 import shlex
 from pathlib import Path
 
@@ -65,17 +66,52 @@ def test_no_gpu_stops_with_advice(demo_corpus, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_learning_rate_decays_over_max_steps_in_the_config_and_the_demo():
-    """total_steps is a number (spaCy's debug data resolves the optimizer without interpolating), so it
-    must be kept equal to max_steps by hand: in the config and in the demo's overrides."""
+def test_epochs_become_steps_counted_from_the_corpus(demo_corpus):
+    """The train step's overrides: max_epochs epochs of the batches the config's batcher makes of the corpus,
+    the schedule ending at the last step, dev scored once an epoch; a max_steps given wins (the demo's)."""
     from weasel.util import load_project_config
 
-    config = spacy.util.load_config(CONFIGS[0])
-    assert config["training"]["optimizer"]["learn_rate"]["total_steps"] == config["training"]["max_steps"]
+    from scripts.train import batches_per_epoch, epoch_overrides
+
+    paths = {"paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy")}
+    n_batches = batches_per_epoch(CONFIGS[0], {**paths, "training.batcher.size": 300}, PROJECT_DIR / CODE)
+    assert n_batches > batches_per_epoch(CONFIGS[0], paths, PROJECT_DIR / CODE) > 0  # smaller batches, more of them
+    fitted = epoch_overrides(CONFIGS[0], {**paths, "training.batcher.size": 300, "training.max_epochs": 4}, PROJECT_DIR / CODE)
+    assert fitted["training.max_steps"] == fitted["training.optimizer.learn_rate.total_steps"] == 4 * n_batches
+    assert fitted["training.eval_frequency"] == n_batches and fitted["training.patience"] == 0
+    assert fitted["training.max_epochs"] == 5  # room for the last step, which the schedule runs at learn rate 0
     demo_vars = shlex.split(load_project_config(PROJECT_DIR)["vars"]["demo_vars"])
     demo = override_args(demo_vars[demo_vars.index("--vars.train_overrides") + 1])
-    demo_overrides = dict(zip(demo[::2], demo[1::2]))
-    assert demo_overrides["--training.optimizer.learn_rate.total_steps"] == demo_overrides["--training.max_steps"]
+    demo_overrides = {key.lstrip("-"): value for key, value in zip(demo[::2], demo[1::2])}
+    fitted = epoch_overrides(CONFIGS[0], {**paths, **{key: int(v) if v.isdigit() else v for key, v in demo_overrides.items()}}, PROJECT_DIR / CODE)
+    assert fitted["training.optimizer.learn_rate.total_steps"] == fitted["training.max_steps"] == int(demo_overrides["training.max_steps"])
+    assert fitted["training.max_epochs"] == 0
+
+
+def test_schedule_warms_up_over_a_share_of_the_steps_and_ends_at_zero():
+    from scripts.custom_functions import create_warmup_linear
+
+    rates = list(itertools.islice(create_warmup_linear(1e-4, total_steps=50, warmup_fraction=0.1), 51))
+    assert rates[0] == 0 and rates[5] == pytest.approx(1e-4) and max(rates) == rates[5] and rates[50] == 0
+    with pytest.raises(ValueError, match="expected total_steps >= 1"):
+        create_warmup_linear(1e-4, total_steps=0)
+
+
+@pytest.mark.slow  # a training
+def test_train_step_trains_the_epochs_and_scores_the_last_step(demo_corpus, tiny_transformer, tmp_path):
+    """Through the project's train step: dev is scored after each epoch's batches and at the very last step,
+    where the schedule has reached 0, so model-best can be the annealed model."""
+    from scripts.train import batches_per_epoch
+
+    n_batches = batches_per_epoch(CONFIGS[0], {"paths.train": str(demo_corpus / "train.spacy")}, PROJECT_DIR / CODE)
+    exit_code, output, error = run_cli(
+        "scripts.train", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "-1", "--transformer", str(tiny_transformer),
+        "--log", str(tmp_path / "log.jsonl"), *corpus_paths(demo_corpus), "--training.max_epochs", "2",
+    )
+    assert exit_code == 0 and error is None, output[-3000:]
+    assert f"{n_batches} batches an epoch, 2 epochs: {2 * n_batches} steps" in output
+    assert [line["step"] for line in srsly.read_jsonl(tmp_path / "log.jsonl")] == [0, n_batches, 2 * n_batches]
+    assert (tmp_path / "model-best").is_dir()
 
 
 def test_spacy_debug_data_passes_its_checks_on_the_demo_corpus(demo_conll_dir, tiny_transformer, tmp_path, capsys):

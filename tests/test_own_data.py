@@ -260,7 +260,7 @@ def test_all_on_wnut_style_files(tmp_path, tiny_transformer, monkeypatch):
     overrides = {
         "conll_dir": str(data), "expected_figures": "", "transformer": str(tiny_transformer), "gpu_id": "-1",
         "package_name": "ner_distilbert_wnut_test", "version": "0.0.0",
-        "train_overrides": "training.max_steps=6 training.eval_frequency=3 training.optimizer.learn_rate.warmup_steps=2",
+        "train_overrides": "training.max_steps=6 training.eval_frequency=3 training.optimizer.learn_rate.warmup_fraction=0.3",
     }
     run_workflow_in_process(project, "all", overrides, monkeypatch)
     gold_types = set(srsly.read_json(project / "corpus" / "stats.json")["splits"]["test"]["entities"])
