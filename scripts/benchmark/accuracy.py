@@ -17,6 +17,7 @@ own sub-token F1 is kept beside. One JSON (with the CPU's flags) and a plot of d
 Nothing else may run on the machine meanwhile: the seconds are the point.
 """
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -210,6 +211,7 @@ def main(
     systems: str = typer.Option("notebook,project", help="Which to train, comma-separated"),
     project_overrides: str = typer.Option("", help="Config overrides for the project's runs, as 'section.key=value ...'"),
     output: Path = typer.Option(Path("metrics/accuracy.json"), "--output", "-o", help="The JSON; the plot goes beside it (.png)"),
+    keep: Optional[Path] = typer.Option(None, help="Keep each project run's model-best and corpus here (project-EPOCHS-SEED/, corpus/)"),
 ) -> None:
     import torch
 
@@ -232,6 +234,9 @@ def main(
                     run = (notebook_run(corpus, transformer, budget, seed, folder) if system == "notebook"
                            else project_run(corpus, transformer, budget, seed, overrides, folder))
                     report["runs"].append({"system": system, "epochs": budget, "seed": seed, **run})
+                    if keep and system == "project":
+                        shutil.copytree(folder / "model-best", keep / folder.name, dirs_exist_ok=True)
+                        shutil.copytree(corpus, keep / "corpus", dirs_exist_ok=True)
                     msg.good(f"{system}, {budget} epochs, seed {seed}: test F1 {run['test']['f1_words'] * 100:.2f} per word, "
                              f"{run['train_seconds']:.0f} s of training, {run['words_per_second']:.0f} words/s")
                     report["summary"] = summary(report["runs"])
