@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -141,7 +142,7 @@ TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
 # "auto" per CPU kind: the fastest precision that passed the accuracy bar (tag agreement >= 99.5%,
 # test F1 within 0.3 of fp32) and gives a text the same entities alone or in any batch, on that kind.
 # Kinds not measured run fp32.
-AUTO_PRECISION = {"avx2": "int8", "avx512_bf16": "int8", "amx": "bf16"}
+AUTO_PRECISION = {"avx2": "int8", "avx512_bf16": "int8", "amx": "int8"}
 # training_precision "auto" per CPU kind: bf16 autocast where it was measured faster than fp32 with the same
 # dev F1 (AMX: 1.91x, AVX512-BF16: 2.67x, the demo's dev F1 unchanged on both); other kinds train in fp32.
 AUTO_TRAINING_PRECISION = {"avx512_bf16": "bf16", "amx": "bf16"}
@@ -284,8 +285,12 @@ def quantize_rows(model):
     With the zero point a constant (64), each MatMul is one fused MatMulIntegerToFloat (uint8 x int8
     in, fp32 times the weights' scales out) and one multiplication by the rows' scales; the row
     quantization is a fused QuantizeLinear along the rows. Per-row zero points (each row's min to max)
-    cost five elementwise passes more per MatMul: the pipeline ran 1.34x fp32 with them, 2.29x without,
-    on 2 AVX2 cores (the benchmark; docs/precision.md)."""
+    cost five elementwise passes more per MatMul (docs/precision.md has the measurements).
+
+    The attention's query, key and value projections (three MatMuls reading one input) stay in fp32:
+    their input is a LayerNorm's output, where a pretrained encoder keeps a few dimensions far larger
+    than the rest, and rounding the other dimensions to 63 steps of that range moved the attention
+    enough to change other tags than fp32's beyond the accuracy bar on a real encoder (docs/precision.md)."""
     import numpy
     from onnx import helper, numpy_helper
 
@@ -318,9 +323,13 @@ def quantize_rows(model):
             quantized_inputs[x] = (x_q, node("Unsqueeze", [scale, index_1]), shape)
         return quantized_inputs[x]
 
+    def by_weight(n):
+        return n.op_type == "MatMul" and n.input[1] in weights and len(weights[n.input[1]].dims) == 2
+
+    readers = Counter(n.input[0] for n in graph.node if by_weight(n))
     for original in graph.node:
-        weight = weights.get(original.input[1]) if original.op_type == "MatMul" else None
-        if weight is None or len(weight.dims) != 2:
+        weight = weights[original.input[1]] if by_weight(original) and readers[original.input[0]] < 3 else None
+        if weight is None:
             nodes.append(original)
             continue
         quantized.add(weight.name)
@@ -647,7 +656,7 @@ def calibrate_int8_static(nlp: Language, texts: Iterable) -> int:
     model_bytes = static_int8_model_bytes(shim._model, batches)
     # Compiled once here, so that a family OpenVINO cannot run (DeBERTa-v2/v3: an `If` of dynamic rank) is
     # refused when the copy is made (the package step), not at a prediction after the wheel is installed.
-    type(shim)._copy_runner(shim, "int8-static", lambda: openvino_runner(model_bytes))
+    shim._copy_runner("int8-static", lambda: openvino_runner(model_bytes))
     shim.onnx_copies["int8-static"] = (shim._model, model_bytes)
     shim._inference = None
     return len(batches)

@@ -127,7 +127,10 @@ def main(
     if log and log.exists():
         log.unlink()  # spaCy's logger writes nothing when the file exists
     given = override_args(overrides) + ctx.args
-    fitted = epoch_overrides(config_path, parse_config_overrides(given), code)
+    try:
+        fitted = epoch_overrides(config_path, parse_config_overrides(given), code)
+    except FileNotFoundError as missing:  # the corpus the epochs are counted on
+        msg.fail(str(missing), exits=1)
     args = [arg for key, value in fitted.items() for arg in (f"--{key}", value if isinstance(value, str) else srsly.json_dumps(value))]
     command = spacy_train_command(config_path, output_path, gpu_id, transformer, code, log, args)
     msg.info(f"Running: {shlex.join(['python', *command[1:]])}")

@@ -124,7 +124,9 @@ def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
     return made_once(tmp_path_factory, "tiny_pipeline", lambda path: train_tiny_pipeline(path / "model", demo_corpus, tiny_transformer)) / "model"
 
 
-def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path) -> None:
+def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path, expected=(("Anna Brandt", "PER"), ("Lisbon", "LOC"))) -> None:
+    """`expected`: entities it must find in one demo-like sentence (the other encoder families' tests check
+    what they find on many sentences instead)."""
     import random
 
     import spacy
@@ -152,7 +154,7 @@ def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path) -
     finally:
         torch.set_num_threads(threads)
     found = [(ent.text, ent.label_) for ent in nlp("Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won.").ents]
-    assert ("Anna Brandt", "PER") in found and ("Lisbon", "LOC") in found, f"the tiny pipeline learnt too little: {found}"
+    assert set(expected) <= set(found), f"the tiny pipeline learnt too little: {found}"
     nlp.to_disk(path)
     nlp = spacy.load(path)  # a pipeline updated in this process predicts in fp32 and makes no int8 copy
     keep_int8_copy(nlp)  # as the package step does: loading it exports nothing (where int8 is the CPU's default)

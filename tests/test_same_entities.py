@@ -81,3 +81,37 @@ def test_threads_exact_again_after_an_update(tiny_pipeline):
     alone = [entities(nlp(text)) for text in texts]
     order, found = in_threads(nlp, texts)
     assert differences(found, [alone[i] for i in order]) == []
+
+
+@pytest.fixture(scope="module")
+def outlier_pipeline(tmp_path_factory, demo_corpus, demo_conll_dir):
+    """The tests' tiny pipeline on a transformer with a real encoder's activation ranges (a few hidden
+    dimensions tens of times larger than the rest: make_transformer's outlier_scale), where rounding to
+    bf16 or int8 has something to lose. The plain tiny model has none: bf16 batch-dependence on AMX,
+    which a real MiniLM showed, passed every check on it."""
+    from conftest import made_once, train_tiny_pipeline
+    from scripts.make_transformer import conll_words, make_transformer
+
+    words = list(conll_words([demo_conll_dir / "train.txt"]))
+
+    def make(path):
+        transformer = make_transformer(path / "transformer", words, dim=32, n_layers=1, n_heads=2, hidden_dim=64, outlier_scale=OUTLIER_SCALE)
+        train_tiny_pipeline(path / "model", demo_corpus, transformer, expected=())  # the test counts what it finds
+
+    return made_once(tmp_path_factory, "tiny_outlier_pipeline", make) / "model"
+
+
+OUTLIER_SCALE = 10.0  # bf16 changed a text's entities in a batch on it (Zen 4), as on a real MiniLM; 30 left it unable to learn
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_real_activation_ranges_change_nothing_in_batches(outlier_pipeline, precision):
+    """The default precision of this CPU kind, and fp32, on weights with real activation ranges."""
+    nlp = spacy.load(outlier_pipeline, config={PRECISION: precision})
+    alone = [entities(nlp(text)) for text in TEXTS]
+    assert sum(map(len, alone)) > len(TEXTS) // 2, "the pipeline finds too few entities for the comparison to say much"
+    assert differences([entities(doc) for doc in nlp.pipe(TEXTS, batch_size=256)], alone) == []
+    order = list(range(len(TEXTS)))
+    random.Random(1).shuffle(order)
+    shuffled = [entities(doc) for doc in nlp.pipe([TEXTS[i] for i in order], batch_size=64)]
+    assert differences(shuffled, [alone[i] for i in order]) == [], predicting_precision(nlp)

@@ -56,14 +56,19 @@ def flops_per_sequence(n_pieces: int, shape: Shape, n_labels: int = len(IOB_LABE
 
 
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
-    """The CPU's model name and which of the flags that decide matmul speed it has, read as the
-    pipeline's "auto" precision reads them (custom_functions.cpu_flags)."""
+    """The CPU's model name, family and model (which tell an AMD Zen 4, family 25, from a Zen 5, family 26,
+    both "AMD EPYC" here) and which of the flags that decide matmul speed it has, read as the pipeline's
+    "auto" precision reads them (custom_functions.cpu_flags)."""
     from scripts.custom_functions import cpu_flags, cpu_kind
 
     text = cpuinfo.read_text() if cpuinfo.exists() else ""
-    model_name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
+
+    def field(name: str) -> str:
+        return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.split(":", 1)[0].strip() == name), "unknown")
+
     flags = cpu_flags(cpuinfo)
-    return {"model_name": model_name, "kind": cpu_kind(flags), "flags": {flag: flag in flags for flag in CPU_FLAGS}}
+    return {"model_name": field("model name"), "family": field("cpu family"), "model": field("model"), "kind": cpu_kind(flags),
+            "flags": {flag: flag in flags for flag in CPU_FLAGS}}
 
 
 def sync(gpu: bool) -> None:
