@@ -103,9 +103,9 @@ def model_readme(meta: dict, crosscheck: Optional[dict] = None) -> str:
     lines += ["", "## Use", "", "```python", "import spacy", "", f'nlp = spacy.load("{name}")', 'doc = nlp("Anna Brandt of Northwind Bank spoke in Lisbon on Tuesday.")',
               "print([(ent.text, ent.label_) for ent in doc.ents])", "```", "",
               "On a CPU the transformer predicts in `inference_precision` \"auto\": int8 (ONNX Runtime, its copy inside",
-              "this package) on AVX2 CPUs without AVX-512 and on AVX-512 CPUs with AVX512-BF16 and VNNI but no AMX,",
-              "bf16 on Xeons with AMX, fp32 elsewhere; a text gets the same",
-              "entities alone, in any batch and from any thread. fp32's test scores are in meta.json (`performance.fp32`).",
+              "this package) on AVX2 CPUs, on AVX-512 CPUs with AVX512-BF16 and VNNI and on Xeons with AMX, fp32",
+              "elsewhere; a text gets the same entities alone, in any batch and from any thread.",
+              "fp32's test scores are in meta.json (`performance.fp32`).",
               "For fp32 everywhere:", "", "```python",
               f'nlp = spacy.load("{name}", config={{"components.transformer.model.inference_precision": "fp32"}})', "```", ""]
     return "\n".join(lines)
