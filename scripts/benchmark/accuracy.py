@@ -31,6 +31,7 @@ from wasabi import msg
 
 from scripts import cli
 from scripts.benchmark.ceiling import cpu_info
+from scripts.custom_functions import auto_training_precision
 
 CONFIG = Path("configs/distilbert_ner.cfg")
 CODE = Path("scripts/custom_functions.py")
@@ -38,29 +39,18 @@ NOTEBOOK = {"learning_rate": 2e-5, "per_device_train_batch_size": 16, "per_devic
 TIMED_LOGGER = "ner_distilbert.benchmark.TimedLogger.v1"
 
 
-def gold_sentences(docbin: Path) -> List[Tuple[List[str], List[str]]]:
-    """Words and IOB2 tags of each gold sentence of the corpus step's DocBin."""
-    import spacy
-    from spacy.tokens import DocBin
+def docbin_sentences(docbin: Path) -> List[Tuple[List[str], List[str]]]:
+    """Words and IOB2 tags of each gold sentence of the corpus step's DocBin, as crosscheck reads them."""
+    from scripts.scoring import read_predictions, sentence_tags
 
-    vocab = spacy.blank("en").vocab
-    return [
-        ([t.text for t in sent], [f"{t.ent_iob_}-{t.ent_type_}" if t.ent_iob_ in ("B", "I") else "O" for t in sent])
-        for doc in DocBin().from_disk(docbin).get_docs(vocab) for sent in doc.sents
-    ]
+    view = sentence_tags(read_predictions(docbin, docbin))
+    return list(zip(view["words"], view["gold"]))
 
 
 def word_f1(gold: List[List[str]], predicted: List[List[str]]) -> float:
     from scripts.scoring import seqeval_scores
 
     return seqeval_scores(gold, predicted)["f"]
-
-
-def training_precision() -> str:
-    """What the project's training_precision "auto" resolves to on this CPU."""
-    from scripts.custom_functions import auto_training_precision
-
-    return auto_training_precision()
 
 
 def notebook_run(corpus: Path, transformer: str, epochs: int, seed: int, output: Path) -> dict:
@@ -70,10 +60,12 @@ def notebook_run(corpus: Path, transformer: str, epochs: int, seed: int, output:
     from datasets import Dataset
     from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainerCallback, TrainingArguments
 
-    splits = {name: gold_sentences(corpus / f"{name}.spacy") for name in ("train", "dev", "test")}
+    splits = {name: docbin_sentences(corpus / f"{name}.spacy") for name in ("train", "dev", "test")}
     labels = sorted({tag for words, tags in splits["train"] for tag in tags}, key=lambda tag: (tag != "O", tag[2:], tag))
     label_ids = {tag: i for i, tag in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(transformer, **({"add_prefix_space": True} if "Roberta" in AutoTokenizer.from_pretrained(transformer).__class__.__name__ else {}))
+    tokenizer = AutoTokenizer.from_pretrained(transformer)
+    if getattr(tokenizer, "add_prefix_space", None) is False:  # byte-level BPE (RoBERTa) splits words given apart only with it
+        tokenizer = AutoTokenizer.from_pretrained(transformer, add_prefix_space=True)
 
     def encode(sentences):
         encoded = tokenizer([words for words, _ in sentences], truncation=True, is_split_into_words=True)
@@ -106,7 +98,7 @@ def notebook_run(corpus: Path, transformer: str, epochs: int, seed: int, output:
     model = AutoModelForTokenClassification.from_pretrained(transformer, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_ids)
     arguments = TrainingArguments(
         output_dir=str(output), eval_strategy="epoch", save_strategy="no", num_train_epochs=epochs, seed=seed, report_to=[],
-        logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=training_precision() == "bf16" and not torch.cuda.is_available(),
+        logging_strategy="no", disable_tqdm=True, use_cpu=not torch.cuda.is_available(), bf16=auto_training_precision() == "bf16" and not torch.cuda.is_available(),
         fp16=torch.cuda.is_available(), **NOTEBOOK,
     )
     trainer = Trainer(
@@ -222,7 +214,7 @@ def main(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     overrides = parse_config_overrides(override_args(project_overrides))
     report = {"data": str(data), "transformer": transformer, "cpu": cpu_info(), "threads": torch.get_num_threads(),
-              "training_precision": training_precision(), "notebook": NOTEBOOK, "project_overrides": project_overrides, "runs": []}
+              "training_precision": auto_training_precision(), "notebook": NOTEBOOK, "project_overrides": project_overrides, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"
         convert(corpus, 10, conll_dir=data)
