@@ -1,6 +1,6 @@
 """The project's code: thin typer CLIs that project.yml runs as `python -m scripts.NAME`, over small
-functions the tests import. `custom_functions.py` is the exception: `spacy package --code` copies it
-flat into the wheel, so it imports nothing from here.
+functions the tests import. `ner_model/` is the model's code, which the package step copies flat into
+the wheel: its modules import each other relatively and nothing else from here.
 
 `python -m scripts.STEP` imports this package while sys.argv[0] is still "-m" (CPython sets it so while
 it finds the module): the step's imports then run without the garbage collector, and `cli.run` turns it

@@ -6,7 +6,7 @@ become Docs) live here once. Any entity types are read; IOB1, IOB2 (BIO), BILOU 
 all become IOB2, read as conlleval reads them.
 
 spaCy is imported where Docs are made or read, not here: writing CoNLL text (the demo's data) needs
-none of it, and importing it costs about 4 s (thinc imports torch).
+none of it, and importing it costs seconds, as thinc imports torch (docs/tests.md#where-the-time-goes).
 """
 from __future__ import annotations
 

@@ -144,7 +144,8 @@ def write_splits(
         labels = sorted({t for data in splits.values() for t in entity_counts(data.documents)})
     stats = {"source": source, "labels": list(labels), "labels_from": labels_from, "n_sents": n_sents, "unmarked_documents": unmarked_documents, "splits": {}}
     # English's vocab as spacy.blank("en") makes it (the same DocBin bytes), without a Language: making one loads
-    # every package's spaCy entry points, spacy-transformers and transformers among them (about 6 s).
+    # every package's spaCy entry points, spacy-transformers and transformers among them, which takes seconds
+    # (docs/tests.md#where-the-time-goes).
     vocab = create_vocab("en", English.Defaults)
     for split in SPLITS:
         n_docs = write_split(vocab, splits[split].documents, output_dir / f"{split}.spacy", n_sents, f"writing {split}")

@@ -1,7 +1,7 @@
 """Run the model over the test DocBin once: spaCy's scores, the predicted Docs, a displaCy page.
 
 `spacy evaluate` would either drop the sentence starts or (`--gold-preproc`) cut Docs into
-sentences; this reads the Docs as training's dev scoring does (custom_functions.py) and keeps the
+sentences; this reads the Docs as training's dev scoring does (scripts/corpus_reader.py) and keeps the
 predictions, so crosscheck and the report score the very Docs that were scored here.
 """
 import time
@@ -18,8 +18,11 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from wasabi import msg
 
+import scripts.ner_model.architectures  # noqa: F401 -- registers what a trained pipeline's config names
 from scripts import cli
-from scripts.custom_functions import PRECISIONS, create_gold_sentences_corpus, precision_overrides, predicting_precision
+from scripts.corpus_reader import create_gold_sentences_corpus
+from scripts.ner_model.hardware import PRECISIONS
+from scripts.ner_model.precision import precision_overrides, predicting_precision
 from scripts.gpu import use_device
 
 PREDICTED_ATTRS = ["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"]

@@ -1,7 +1,7 @@
 """Ask the Hugging Face hub once, briefly, before a step needs it.
 
-Left alone, `datasets` and `transformers` retry an unreachable hub for about 30 s before their
-error; one short request tells the same at once, and the step can say how to go on.
+Left alone, `datasets` and `transformers` keep retrying an unreachable hub before their error; one
+short request tells the same at once, and the step can say how to go on.
 """
 import os
 import urllib.error

@@ -5,10 +5,12 @@ model, and the build log kept out of sight unless the build fails.
 output stays as training wrote it), writes meta.json, LICENSE, LICENSES_SOURCES and README.md there,
 and runs spaCy's `package` on it in this process (a `python -m spacy package` would import the whole
 stack again), which takes that README (with the per-type table) for the wheel's instead of writing its own.
+The wheel carries the model's code, scripts/ner_model, as modules beside the package's __init__.py.
 """
 import itertools
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -20,10 +22,13 @@ import srsly
 import typer
 from wasabi import msg
 
+import scripts.ner_model.architectures  # noqa: F401 -- registers what a trained pipeline's config names
 from scripts import cli
-from scripts.custom_functions import INT8_REQUIREMENTS, calibrate_int8_static, keep_int8_copy
-
+from scripts.ner_model.precision import calibrate_int8_static, keep_int8_copy
+from scripts.ner_model.runtimes import INT8_REQUIREMENTS
 HF_URL = "https://huggingface.co/"
+# The model's code the wheel carries: what its config names, and what it imports.
+MODEL_CODE = tuple(sorted(path for path in (Path(__file__).parent / "ner_model").glob("*.py") if path.name != "__init__.py"))
 
 
 def source(name: str, default_url: str, license: str) -> dict:
@@ -132,13 +137,29 @@ def output_to(log: Path):
             os.close(saved[1])
 
 
+def add_code(package_dir: Path, code: List[Path]) -> None:
+    """What `spacy package --code` does with its files, for modules that import each other relatively: each
+    copied beside the package's __init__.py, which imports them. spaCy's --code first imports each file
+    alone, outside any package, where a relative import fails."""
+    init = package_dir / "__init__.py"
+    template_line = "from spacy.util import load_model_from_init_py, get_model_meta\n"
+    text = init.read_text(encoding="utf8")
+    if template_line not in text:
+        raise ValueError(f"{init}: expected spaCy's package template, with the line {template_line.strip()!r}")
+    for path in code:
+        shutil.copy(path, package_dir)
+    imports = "".join(f"from . import {path.stem}\n" for path in code)
+    init.write_text(text.replace(template_line, template_line + imports), encoding="utf8")
+
+
 def build_wheel(
-    model_dir: Path, output_dir: Path, meta: dict, code: List[Path], readme: Optional[str] = None,
+    model_dir: Path, output_dir: Path, meta: dict, code: List[Path] = MODEL_CODE, readme: Optional[str] = None,
     calibration_corpus: Optional[Path] = None, calibration_docs: int = 0,
 ) -> Path:
-    """Run spaCy's `package` on a staged copy of `model_dir`, with `readme` as its README.md (else spaCy
-    writes one), and with an int8-static copy calibrated on the first `calibration_docs` Docs of the DocBin
-    `calibration_corpus` where asked; return the wheel, or exit 1 with the build log."""
+    """Run spaCy's `package` on a staged copy of `model_dir`, with `code` in the package (add_code), with
+    `readme` as its README.md (else spaCy writes one), and with an int8-static copy calibrated on the first
+    `calibration_docs` Docs of the DocBin `calibration_corpus` where asked; return the wheel, or exit 1 with
+    the build log."""
     from spacy.cli.package import package
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -158,9 +179,14 @@ def build_wheel(
         for name, text in files.items():
             (staged / name).write_text(text, encoding="utf8")
         log, exit_code = Path(tmp) / "build.log", 0
+        name = f"{meta['lang']}_{meta['name']}"
+        package_root = output_dir / f"{name}-{meta['version']}"
         with output_to(log):
             try:
-                package(staged, output_dir, code_paths=list(code), create_sdist=False, create_wheel=True, force=True, silent=False)
+                package(staged, output_dir, create_sdist=False, create_wheel=False, force=True, silent=False)
+                add_code(package_root / name, list(code))
+                # spacy package --build wheel's own command
+                exit_code = subprocess.run([sys.executable, "-m", "build", ".", "--wheel"], cwd=package_root).returncode
             except SystemExit as stopped:  # spaCy's msg.fail(..., exits=1)
                 exit_code = stopped.code
         build_log = log.read_text(encoding="utf8", errors="replace")
@@ -196,7 +222,7 @@ def main(
     dataset_license: str = typer.Option(..., help="Licence of the training data, for meta's sources"),
     transformer_license: str = typer.Option(..., help="Licence of the transformer, for meta's sources"),
     note: str = typer.Option("", help="A sentence put first in the description (the demo says what it is)"),
-    code: List[Path] = typer.Option([Path("scripts/custom_functions.py")], "--code", exists=True, dir_okay=False, help="Code the config names"),
+    code: List[Path] = typer.Option(list(MODEL_CODE), "--code", exists=True, dir_okay=False, help="The modules the wheel carries (scripts/ner_model)"),
     calibration_corpus: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="The training DocBin, for --calibration-docs"),
     calibration_docs: int = typer.Option(0, min=0, help="Calibrate an int8-static copy on the first N Docs of --calibration-corpus (0: none)"),
 ) -> None:

@@ -2,7 +2,7 @@
 sentence, as conlleval reads them), and every figure on which they differ, by name.
 
 They agree only if no predicted entity crosses a sentence boundary, which the gold sentence starts
-given to the NER guarantee (custom_functions.py).
+given to the NER guarantee (scripts/corpus_reader.py).
 """
 from pathlib import Path
 from typing import Dict, List, Optional

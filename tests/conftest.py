@@ -27,6 +27,8 @@ WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
 
+import scripts.custom_functions  # noqa: E402, F401 -- registers what the configs name, as their --code does
+
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -133,8 +135,9 @@ def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path, e
     import torch
     from spacy.util import minibatch
 
-    from scripts.custom_functions import create_gold_sentences_corpus, create_torch_adam, keep_int8_copy
-
+    from scripts.corpus_reader import create_gold_sentences_corpus
+    from scripts.ner_model.precision import keep_int8_copy
+    from scripts.optimizer import create_torch_adam
     overrides = {"paths.transformer": str(tiny_transformer), "paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy")}
     config = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg", overrides=overrides, interpolate=True)
     spacy.util.fix_random_seed(config["system"]["seed"])  # as spacy train does: the same weights every run

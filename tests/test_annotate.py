@@ -11,11 +11,13 @@ import pytest
 
 import scripts.custom_functions  # noqa: F401 -- functions the model's config may name
 from conftest import PROJECT_DIR, run_cli
-from scripts.annotate.annotator import Annotator
-from scripts.annotate.lines import AnnotateError, BadLineError, Item, chunked, parse_line
+from scripts.annotate.lines import AnnotateError, BadLineError, chunked, parse_line
 from scripts.annotate.resume import resume_point
 from scripts.annotate.run import annotate
 from scripts.annotate.texts import stream_texts, write_input
+from scripts.answering.annotator import Annotator
+from scripts.answering.records import Item
+from scripts.ner_model.precision import precision_overrides, predicting_precision
 
 TEXTS = [
     "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won. Shares in Redstone Motors fell.",
@@ -228,7 +230,5 @@ def test_memory_zones_and_reloads_change_no_output_and_free_the_strings(model, t
 
 def test_precision_reaches_the_loaded_pipeline(model):
     """--precision becomes spacy.load's config overrides, for every engine's Annotator (and after reloads)."""
-    from scripts.custom_functions import precision_overrides, predicting_precision
-
     annotator = Annotator(model, config=precision_overrides("bf16"))  # not what "auto" picks on any CPU kind measured
     assert predicting_precision(annotator.nlp) == "bf16" and annotator.config == precision_overrides("bf16")

@@ -1,5 +1,6 @@
 """The README says what the code does: its set-up commands, the project's commands, the results section."""
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,26 +14,93 @@ TEST_SCORES = {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": 
 STATS = {"source": "lhoestq/conll2003", "n_sents": 10, "splits": {"test": {"sentences": 2, "tokens": 9, "entities_total": 4}}}
 
 
+def readme_head() -> list:
+    """The lines of README's first bash block: the two commands a newcomer runs, each after its comment."""
+    return README.split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
+
+
 def test_readme_opens_with_the_demo_and_the_test_commands():
-    head = README.split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()
+    head = readme_head()
     assert head[0].startswith("# 1. ") and head[1].endswith("python -m spacy project run demo")
     assert head[2].startswith("# 2. ") and head[3].endswith("python -m pytest tests")
-    assert "grep -A1 '^# 2\\. ' README.md" in (PROJECT_DIR / ".ci" / "run").read_text()
 
 
-def test_readme_is_short_and_says_how_to_run_each_tier():
-    assert len(README.encode("utf8")) <= 12_000, "README.md is over 12 KB: move detail to docs/"
-    assert 'python -m pytest -m "not slow" tests' in README and "python -m pytest tests" in README
+def test_ci_runs_the_readme_test_command():
+    """CI's last command is README's test command, character for character: CI tests what a newcomer runs."""
+    ci = (PROJECT_DIR / ".ci" / "run").read_text(encoding="utf8").splitlines()
+    commands = [line for line in ci if line.strip() and not line.lstrip().startswith("#")]
+    assert commands[-1] == readme_head()[3]
+
+
+def hand_written(readme: str) -> str:
+    """README without what commands write there: the results, which `spacy project run results` fills, and
+    weasel's list of project.yml's commands."""
+    text = readme.split(DOCS_START)[0]
+    return text.split(START)[0] + text.split(END)[1]
+
+
+def test_readme_is_a_front_page_that_leaves_detail_to_docs():
+    """Short enough to read at once (each section about a screen, the whole a few): a generous bound in lines,
+    which an edit of a sentence cannot cross. Each feature's section points to its page in docs/."""
+    text = hand_written(README)
+    sections = {part.split("\n", 1)[0]: part.splitlines() for part in re.split(r"^## ", text, flags=re.M)[1:]}
+    titles = ["What it does", "The real run", "How well it learns", "Using the model", "Annotating files: `annotate`",
+              "Serving", "Results", "Tests"]
+    assert [title for title in sections if title in titles] == titles
+    too_long = {title: len(lines) for title, lines in sections.items() if len(lines) > 50}
+    assert not too_long, f"README sections over 50 lines (move detail to docs/): {too_long}"
+    assert len(text.splitlines()) <= 250, "README is over 250 hand-written lines: move detail to docs/"
+    pages = {"How well it learns": "docs/accuracy.md", "Using the model": "docs/precision.md",
+             "Annotating files: `annotate`": "docs/annotate.md", "Serving": "docs/serving.md", "Tests": "docs/tests.md"}
+    assert {title: page for title, page in pages.items() if f"]({page}" not in "\n".join(sections[title])} == {}
+    assert 'python -m pytest -m "not slow" tests' in "\n".join(sections["Tests"])
     assert "slow:" in (PROJECT_DIR / "pytest.ini").read_text()  # the marker the fast tier leaves out
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/annotate.md", "docs/design.md", "docs/performance.md", "docs/precision.md"])
-def test_links_lead_to_files_that_exist(page):
+def heading_anchors(markdown: str) -> set:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    titles = re.findall(r"^#+ (.+)$", markdown, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-") for title in titles}
+
+
+def missing_targets(folder, targets) -> list:
+    """Of `targets` (paths relative to `folder`, each with an optional #anchor), those whose file is missing
+    or whose anchor names no heading of that Markdown page."""
+    missing = []
+    for target in targets:
+        path, _, anchor = target.partition("#")
+        file = folder / path
+        if not file.exists():
+            missing.append(target)
+        elif anchor and file.suffix == ".md" and anchor not in heading_anchors(file.read_text(encoding="utf8")):
+            missing.append(target)
+    return missing
+
+
+PAGES = ["README.md", *sorted(str(page.relative_to(PROJECT_DIR)) for page in (PROJECT_DIR / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_links_lead_to_files_and_headings_that_exist(page):
     text = (PROJECT_DIR / page).read_text(encoding="utf8")
-    targets = [t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t and not t.startswith("#")]
+    links = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t]
+    targets = [Path(page).name + t if t.startswith("#") else t for t in links]  # "#x": a heading of this page
     assert targets, page
-    missing = [t for t in targets if not ((PROJECT_DIR / page).parent / t).exists()]
-    assert not missing, f"{page} links to missing files: {missing}"
+    missing = missing_targets((PROJECT_DIR / page).parent, targets)
+    assert not missing, f"{page} links to missing files or headings: {missing}"
+
+
+def test_code_points_to_docs_that_exist():
+    """Comments say why and leave figures to docs/, naming the page and section: each such pointer in the code,
+    the config and project.yml leads to a file and heading that exist."""
+    sources = [*(PROJECT_DIR / "scripts").rglob("*.py"), *(PROJECT_DIR / "configs").glob("*.cfg"),
+               PROJECT_DIR / "project.yml", *PROJECT_DIR.glob("requirements*.txt")]
+    missing = {}
+    for source in sources:
+        targets = re.findall(r"\bdocs/[\w/.-]+\.md(?:#[\w-]+)?", source.read_text(encoding="utf8"))
+        if missing_targets(PROJECT_DIR, targets):
+            missing[str(source.relative_to(PROJECT_DIR))] = missing_targets(PROJECT_DIR, targets)
+    assert not missing, f"pointers to missing docs or headings: {missing}"
 
 
 def test_readme_lists_the_commands_of_project_yml(tmp_path):

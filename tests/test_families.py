@@ -8,7 +8,6 @@ import math
 import os
 import random
 import shutil
-import site
 import subprocess
 import sys
 import time
@@ -21,7 +20,10 @@ import srsly
 from spacy.tokens import DocBin
 
 from conftest import PROJECT_DIR, made_once, train_tiny_pipeline
-from scripts.custom_functions import _has_onnxruntime, _has_openvino, calibrate_int8_static, create_torch_adam, predicting_precision
+from fresh_venv import venv_with, wheel_requirements
+from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
+from scripts.ner_model.runtimes import INT8_REQUIREMENTS, has_onnxruntime, has_openvino
+from scripts.optimizer import create_torch_adam
 from scripts.synthetic_news import generate_texts
 
 PRECISION = "components.transformer.model.inference_precision"
@@ -80,8 +82,7 @@ def family_pipeline(tmp_path_factory, demo_corpus, family_transformer, family) -
 @pytest.mark.parametrize("training_precision", ["fp32", "bf16"])
 def test_training_steps_in_each_precision(family_transformer, demo_corpus, training_precision):
     """bf16 autocast runs natively on AMX and AVX512-BF16 CPUs; torch emulates it on others (slower, the same code)."""
-    from scripts.custom_functions import create_gold_sentences_corpus
-
+    from scripts.corpus_reader import create_gold_sentences_corpus
     overrides = {"paths.transformer": str(family_transformer), TRAINING_PRECISION: training_precision}
     config = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg", overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
@@ -107,8 +108,8 @@ def fp32_docs(family_pipeline):
 
 @pytest.mark.parametrize("precision", [
     "bf16",
-    pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed")),
-    pytest.param("int8-static", marks=pytest.mark.skipif(not (_has_onnxruntime() and _has_openvino()), reason="needs onnxruntime and openvino")),
+    pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
+    pytest.param("int8-static", marks=pytest.mark.skipif(not (has_onnxruntime() and has_openvino()), reason="needs onnxruntime and openvino")),
 ])
 def test_each_precision_agrees_with_fp32(family_pipeline, demo_corpus, fp32_docs, family, precision):
     """Tag agreement >= 99.5% with fp32 (the accuracy bar, docs/precision.md); a precision a family's graph
@@ -130,7 +131,7 @@ def test_each_precision_agrees_with_fp32(family_pipeline, demo_corpus, fp32_docs
 
 @pytest.mark.slow  # every family, the fast one included: test_same_entities.py checks DistilBERT in more ways
 @pytest.mark.parametrize("precision", [
-    "fp32", "bf16", pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed")),
+    "fp32", "bf16", pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
 ])
 def test_same_entities_alone_in_batches_and_threads(family_pipeline, precision):
     nlp = spacy.load(family_pipeline, config={PRECISION: precision})
@@ -149,7 +150,7 @@ def test_annotate_and_serve(family_pipeline, tmp_path):
 
     from scripts.annotate.run import annotate
     from scripts.serve.app import Metrics, create_app
-    from scripts.serve.batcher import MicroBatcher, Pipeline
+    from scripts.serve.batcher import MicroBatcher, RequestAnnotator
 
     texts = TEXTS[:20]
     nlp = spacy.load(family_pipeline)
@@ -157,7 +158,7 @@ def test_annotate_and_serve(family_pipeline, tmp_path):
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf8")
     annotate(str(family_pipeline), str(tmp_path / "in.txt"), tmp_path / "out.jsonl", engine="local")
     assert [line["ents"] for line in srsly.read_jsonl(tmp_path / "out.jsonl")] == expected
-    with TestClient(create_app(MicroBatcher(lambda: Pipeline(str(family_pipeline))), Metrics())) as client:
+    with TestClient(create_app(MicroBatcher(lambda: RequestAnnotator(str(family_pipeline))), Metrics())) as client:
         for _ in range(600):  # the model loads in the service's worker thread
             if client.get("/health").status_code != 503:
                 break
@@ -181,19 +182,14 @@ def test_every_family_as_a_wheel_in_a_fresh_venv(demo_corpus, demo_conll_dir, tm
         train_tiny_pipeline(tmp_path / family / "model", demo_corpus, transformer, expected=())
         nlp = spacy.load(tmp_path / family / "model")
         name = f"tiny_{family.replace('-', '_')}"
-        meta = {**nlp.meta, "name": name, "version": "0.0.1", "requirements": [], "license": "MIT",
+        meta = {**nlp.meta, "name": name, "version": "0.0.1", "requirements": list(INT8_REQUIREMENTS), "license": "MIT",
                 "sources": [{"name": str(transformer), "url": "", "license": "random weights, MIT"}]}
-        wheels.append(build_wheel(tmp_path / family / "model", tmp_path / "packages", meta, [PROJECT_DIR / "scripts/custom_functions.py"]))
+        wheels.append(build_wheel(tmp_path / family / "model", tmp_path / "packages", meta))
         expected[f"en_{name}"] = [entities(doc) for doc in nlp.pipe(TEXTS[:20])]
         assert any(expected[f"en_{name}"]), f"{family}: no entity in 20 texts, nothing to compare"
         shutil.rmtree(tmp_path / family)  # the transformer folder and the model: the wheel must bring what it needs
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    venv_site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                    capture_output=True, text=True, check=True).stdout.strip())
-    (venv_site / "project_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")  # as test_demo: torch is gigabytes
+    python = venv_with(tmp_path / "venv", sorted({line for wheel in wheels for line in wheel_requirements(wheel)}))
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", *map(str, wheels)], capture_output=True, text=True)
     assert install.returncode == 0, install.stdout + install.stderr
     script = (

@@ -3,9 +3,11 @@ IOBES, no documents, hub-style datasets saved to disk; seqeval still agrees with
 import random
 import re
 import shlex
+import zipfile
 from pathlib import Path
 from typing import List
 
+import numpy
 import pytest
 import spacy
 import srsly
@@ -19,7 +21,7 @@ from scripts.conll import ConllError, Sentence, doc_to_sentences, read_conll_fil
 from scripts.corpus import ALONE, FROM_TAGS, GROUPED, convert
 from scripts.dataset import HF_SPLITS, class_label_types, find_columns
 from scripts.demo_data import FILES, make_demo_data
-from scripts.package import package_meta
+from scripts.package import MODEL_CODE, package_meta
 from scripts.scoring import crosscheck
 from scripts.synthetic_news import generate_documents
 
@@ -268,4 +270,27 @@ def test_all_on_wnut_style_files(tmp_path, tiny_transformer, monkeypatch):
     assert set(srsly.read_json(project / "metrics" / "test.json")["ents_per_type"]) >= gold_types
     crosscheck_result = srsly.read_json(project / "metrics" / "crosscheck.json")
     assert crosscheck_result["agree"] and set(crosscheck_result["seqeval"]["per_type"]) == gold_types
-    assert (project / "packages" / "en_ner_distilbert_wnut_test-0.0.0" / "dist" / "en_ner_distilbert_wnut_test-0.0.0-py3-none-any.whl").exists()
+    assert_wheel_holds_the_trained_model(project, tmp_path / "wheel")
+
+
+def assert_wheel_holds_the_trained_model(project: Path, unpacked: Path) -> None:
+    """The wheel's meta names the data's types and the test scores; it carries the model's code; its model
+    data loads and computes what training/model-best does (the same transformer output and entities, in fp32).
+    Installing a wheel into a fresh venv is test_demo.py's and test_families.py's."""
+    name = "en_ner_distilbert_wnut_test"
+    with zipfile.ZipFile(project / "packages" / f"{name}-0.0.0" / "dist" / f"{name}-0.0.0-py3-none-any.whl") as wheel:
+        wheel.extractall(unpacked)
+    package = unpacked / name
+    meta = srsly.read_json(package / "meta.json")
+    assert set(meta["labels"]["ner"]) == set(WNUT_TYPES)
+    assert meta["performance"]["ents_f"] == srsly.read_json(project / "metrics" / "test.json")["ents_f"]
+    assert {path.name for path in MODEL_CODE} <= {path.name for path in package.glob("*.py")}
+    fp32 = {"components.transformer.model.inference_precision": "fp32"}
+    packaged = spacy.load(package / f"{name}-0.0.0", config=fp32)
+    trained = spacy.load(project / "training" / "model-best", config=fp32)
+    assert set(packaged.get_pipe("ner").labels) == set(WNUT_TYPES)
+    texts = [" ".join(s.words) for s in generated_sentences(WNUT_TYPES, "test", 3)]
+    for ours, theirs in zip(packaged.pipe(texts), trained.pipe(texts)):
+        assert [(e.start, e.end, e.label_) for e in ours.ents] == [(e.start, e.end, e.label_) for e in theirs.ents]
+        hidden = [doc._.trf_data.model_output.last_hidden_state for doc in (ours, theirs)]
+        assert numpy.allclose(*hidden, rtol=1e-5, atol=1e-6)

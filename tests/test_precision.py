@@ -1,4 +1,4 @@
-"""The transformer's inference precision (custom_functions.TransformerModel.v1), on a tiny random model.
+"""The transformer's inference precision (scripts/ner_model: TransformerModel.v1), on a tiny random model.
 
 Random weights say nothing about accuracy (scripts/benchmark/agreement.py measures that on a trained
 model); these check the plumbing: each precision gives fp32 outputs of the right shape close to fp32's,
@@ -7,6 +7,8 @@ pipeline saved and loaded again rebuilds its fast copy from the loaded weights.
 """
 import importlib.util
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy
@@ -14,13 +16,17 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from scripts import custom_functions
 from scripts.benchmark.systems import PRECISION, gold_example
-from scripts.custom_functions import precision_overrides
+from scripts.ner_model import hardware
+from scripts.ner_model.architectures import create_transformer_model
+from scripts.ner_model.precision import calibrate_int8_static, keep_int8_copy, precision_overrides, predicting_precision
+from scripts.ner_model.runtimes import INT8_REQUIREMENTS, has_openvino
+from scripts.optimizer import create_torch_adam
+from scripts.package import MODEL_CODE
 
 CONFIG = "configs/distilbert_ner.cfg"
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
-HAS_OPENVINO = HAS_ORT and custom_functions._has_openvino()
+HAS_OPENVINO = HAS_ORT and has_openvino()
 WORDS = [["Anna", "Adler", "visited", "Lisbon", "."], ["Shares", "in", "Northwind", "Bank", "rose", "3", "percent", "on", "Tuesday", "."]]
 
 
@@ -56,9 +62,9 @@ def test_precision_outputs_fp32_close_to_fp32(saved_pipeline, precision):
 
 def test_auto_is_fp32_once_training_has_started(saved_pipeline):
     nlp = spacy.load(saved_pipeline, config={PRECISION: "auto"})
-    assert shim(nlp).resolved_precision() == custom_functions.auto_precision()
+    assert shim(nlp).resolved_precision() == hardware.auto_precision()
     examples = [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS]
-    nlp.update(examples, sgd=custom_functions.create_torch_adam(1e-4))
+    nlp.update(examples, sgd=create_torch_adam(1e-4))
     assert shim(nlp).resolved_precision() == "fp32"  # training evaluates in the precision it trains in
 
 
@@ -77,19 +83,19 @@ def test_auto_by_cpu_kind(monkeypatch):
         (set(), "fp32", "fp32"),
     )
     for flags, inference, training in kinds:
-        custom_functions.auto_precision.cache_clear()
-        monkeypatch.setattr(custom_functions, "cpu_flags", lambda flags=flags: flags)
-        assert custom_functions.auto_precision() == inference, flags
+        hardware.auto_precision.cache_clear()
+        monkeypatch.setattr(hardware, "cpu_flags", lambda flags=flags: flags)
+        assert hardware.auto_precision() == inference, flags
         # training: bf16 autocast on the kinds where it was measured (native bf16 alone is not enough)
-        assert custom_functions.auto_training_precision() == training, flags
-    custom_functions.auto_precision.cache_clear()
+        assert hardware.auto_training_precision() == training, flags
+    hardware.auto_precision.cache_clear()
 
 
 def test_bad_precision_is_refused():
     with pytest.raises(ValueError, match="inference_precision"):
-        custom_functions.create_transformer_model("x", lambda docs: [], inference_precision="fp8")
+        create_transformer_model("x", lambda docs: [], inference_precision="fp8")
     with pytest.raises(ValueError, match="training_precision"):
-        custom_functions.create_transformer_model("x", lambda docs: [], training_precision="int8")
+        create_transformer_model("x", lambda docs: [], training_precision="int8")
     with pytest.raises(ValueError, match="--precision"):
         precision_overrides("fp8")
     assert precision_overrides(None) == {}
@@ -111,7 +117,7 @@ def test_saved_int8_copy_predicts_without_exporting(saved_pipeline, tmp_path, mo
     import torch
 
     nlp = spacy.load(saved_pipeline, config={PRECISION: "int8"})
-    assert custom_functions.keep_int8_copy(nlp)
+    assert keep_int8_copy(nlp)
     made = shim(nlp).onnx_copy("int8")
     expected = hidden_states(nlp)
     nlp.to_disk(tmp_path / "with_int8")
@@ -126,7 +132,7 @@ def test_saved_int8_copy_predicts_without_exporting(saved_pipeline, tmp_path, mo
     assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
     monkeypatch.undo()
     again = spacy.load(saved_pipeline, config={PRECISION: "int8"})
-    custom_functions.keep_int8_copy(again)
+    keep_int8_copy(again)
     assert shim(again).onnx_copy("int8") == made
 
 
@@ -141,8 +147,8 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
         nlp(" ".join(WORDS[0]))
     reference = hidden_states(spacy.load(saved_pipeline, config={PRECISION: "fp32"}))
     calibration = [" ".join(words) for words in WORDS * 4]
-    assert custom_functions.calibrate_int8_static(nlp, calibration) >= 1
-    assert custom_functions.predicting_precision(nlp) == "int8-static" and shim(nlp).inference_precision == "int8-static"
+    assert calibrate_int8_static(nlp, calibration) >= 1
+    assert predicting_precision(nlp) == "int8-static" and shim(nlp).inference_precision == "int8-static"
     made, expected = shim(nlp).onnx_copy("int8-static"), hidden_states(nlp)
     for ours, theirs in zip(expected, reference):
         assert ours.dtype == numpy.float32 and ours.shape == theirs.shape
@@ -154,10 +160,10 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
     assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
     monkeypatch.undo()
     again = spacy.load(saved_pipeline, config={PRECISION: "int8-static"})
-    custom_functions.calibrate_int8_static(again, calibration)
+    calibrate_int8_static(again, calibration)
     assert shim(again).onnx_copy("int8-static") == made
-    loaded.update([gold_example(loaded.vocab, w, ["O"] * len(w)) for w in WORDS], sgd=custom_functions.create_torch_adam(1e-4))
-    assert shim(loaded).onnx_copies == {} and custom_functions.predicting_precision(loaded) == "fp32"
+    loaded.update([gold_example(loaded.vocab, w, ["O"] * len(w)) for w in WORDS], sgd=create_torch_adam(1e-4))
+    assert shim(loaded).onnx_copies == {} and predicting_precision(loaded) == "fp32"
 
 
 @pytest.mark.slow  # a fresh process, which imports spaCy and torch again
@@ -176,7 +182,7 @@ def test_int8_copies_send_no_telemetry(saved_pipeline, tmp_path, precision):
 import os, spacy
 forks = []
 os.register_at_fork(before=lambda: forks.append(1))
-from scripts.custom_functions import calibrate_int8_static
+from scripts.ner_model.precision import calibrate_int8_static
 nlp = spacy.load({str(saved_pipeline)!r}, config={{{PRECISION!r}: {precision!r}}})
 if {precision!r} == "int8-static":
     calibrate_int8_static(nlp, ["Anna Adler visited Lisbon ."])
@@ -199,21 +205,37 @@ def test_int8_requirements_admit_what_requirements_txt_pins():
     from packaging.requirements import Requirement
 
     pins = dict(line.split("==") for line in (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().split() if "==" in line)
-    for requirement in map(Requirement, custom_functions.INT8_REQUIREMENTS):
+    for requirement in map(Requirement, INT8_REQUIREMENTS):
         assert "==" not in str(requirement.specifier) and requirement.specifier.contains(pins[requirement.name]), requirement
 
 
-def test_replace_listeners_keeps_the_precision_settings(saved_pipeline, tmp_path):
-    """nlp.replace_listeners gives the ner its own copy of the transformer; its config must still load."""
+def transformer_nodes(model):
+    return [node for node in model.walk() if node.name == "transformer"]
+
+
+def test_replace_listeners_copy_predicts_in_the_configured_precision(saved_pipeline, tmp_path):
+    """nlp.replace_listeners gives the ner its own copy of the transformer: in memory it is this project's
+    model with the same settings, predicting what the shared one predicts in bf16; saved, its config loads
+    and predicts the same entities again."""
     nlp = spacy.load(saved_pipeline, config={PRECISION: "bf16"})
-    expected = hidden_states(nlp)
+    docs = [Doc(nlp.vocab, words=w) for w in WORDS]
+    shared = nlp.get_pipe("transformer").model
+    expected = [output.model_output.last_hidden_state for output in shared.predict(docs).doc_data]
+    entities = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(Doc(nlp.vocab, words=w) for w in WORDS)]
     nlp.replace_listeners("transformer", "ner", ["model.tok2vec"])
+    (copied,) = transformer_nodes(nlp.get_pipe("ner").model)
+    assert copied is not shared and type(copied) is type(shared) and copied.shim is not shared.shim
+    assert copied.shim.resolved_precision() == "bf16" and copied.shim.inference_precision == "bf16"
+    assert copied.attrs["has_transformer"] and copied.get_dim("nO") == shared.get_dim("nO")
+    ours = [output.model_output.last_hidden_state for output in copied.predict(docs).doc_data]
+    assert all(numpy.array_equal(a, b) for a, b in zip(ours, expected))
     tok2vec = nlp.config["components"]["ner"]["model"]["tok2vec"]
     assert tok2vec["@architectures"] == "ner_distilbert.Tok2VecTransformer.v1" and tok2vec["inference_precision"] == "bf16"
     nlp.to_disk(tmp_path / "replaced")
     again = spacy.load(tmp_path / "replaced")
-    docs = [again(" ".join(w)) for w in WORDS]
-    assert [d.text for d in docs] and hidden_states(again)[0].shape == expected[0].shape
+    (loaded,) = transformer_nodes(again.get_pipe("ner").model)
+    assert loaded.shim.resolved_precision() == "bf16"
+    assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in again.pipe(Doc(again.vocab, words=w) for w in WORDS)] == entities
 
 
 def test_hidden_states_asked_for_keep_fp32_after_loading(tiny_transformer, tmp_path):
@@ -230,18 +252,29 @@ def test_hidden_states_asked_for_keep_fp32_after_loading(tiny_transformer, tmp_p
     assert len(doc._.trf_data.model_output.hidden_states) == 2  # embeddings and the one layer
 
 
-def test_precision_of_a_pipeline_built_by_another_copy_of_the_code(saved_pipeline):
-    """An installed package imports its own copy of custom_functions; evaluate reads the precision from it."""
-    import importlib
-
-    spec = importlib.util.spec_from_file_location("installed_package_code", custom_functions.__file__)
+def test_precision_of_a_pipeline_built_by_another_copy_of_the_code(saved_pipeline, tmp_path):
+    """An installed package brings its own copy of the model's code (scripts/package.py copies it flat beside
+    its __init__); evaluate reads the precision of a pipeline built by that copy through the shim's methods."""
+    package = tmp_path / "installed_model"
+    package.mkdir()
+    for path in MODEL_CODE:
+        shutil.copy(path, package)
+    (package / "__init__.py").write_text("from . import architectures\n")
+    names = ("ner_distilbert.TransformerModel.v1", "ner_distilbert.Tok2VecTransformer.v1")
+    ours = {name: spacy.registry.architectures.get(name) for name in names}
+    spec = importlib.util.spec_from_file_location("installed_model", package / "__init__.py", submodule_search_locations=[str(package)])
     installed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(installed)  # registers its own architecture, as a package's __init__ does
+    sys.modules["installed_model"] = installed
     try:
+        spec.loader.exec_module(installed)  # registers its own architectures, as a package's __init__ does
         nlp = spacy.load(saved_pipeline, config={PRECISION: "bf16"})
-        assert type(shim(nlp)) is installed.PrecisionShim and custom_functions.predicting_precision(nlp) == "bf16"
-    finally:
-        importlib.reload(custom_functions)
+        assert type(shim(nlp)) is installed.shim.PrecisionShim and predicting_precision(nlp) == "bf16"
+    finally:  # this project's architectures again, for the rest of the session
+        for name, function in ours.items():
+            spacy.registry.architectures.register(name, func=function)
+        for name in [name for name in sys.modules if name.split(".")[0] == "installed_model"]:
+            del sys.modules[name]
+    assert spacy.registry.architectures.get(names[0]) is create_transformer_model
 
 
 def test_training_in_bf16_autocast_gives_thinc_fp32(saved_pipeline):
@@ -258,7 +291,7 @@ def test_training_in_bf16_autocast_gives_thinc_fp32(saved_pipeline):
         linear.register_forward_hook(lambda module, args, output: seen.append(("linear", output.dtype))),
         shim(nlp)._model.register_forward_hook(lambda module, args, output: seen.append(("output", output.last_hidden_state.dtype))),
     ]
-    optimizer = custom_functions.create_torch_adam(1e-3)
+    optimizer = create_torch_adam(1e-3)
     losses = nlp.update(examples, sgd=optimizer, losses={})
     for hook in hooks:
         hook.remove()

@@ -25,10 +25,14 @@ def project_imports(path: Path, seen: Set[Path]) -> Set[Path]:
     if path in seen or not path.exists():
         return seen
     seen.add(path)
+    package = ".".join(path.relative_to(PROJECT_DIR).parent.parts)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
         names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        if isinstance(node, ast.ImportFrom):
+            # a relative import (scripts/ner_model's modules import each other so) is read from its package
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            names = [module] + [f"{module}.{alias.name}" for alias in node.names]
         for name in names:
             if name == "scripts" or name.startswith("scripts."):
                 project_imports(module_file(name), seen) if module_file(name).exists() else None
@@ -54,7 +58,9 @@ def files_a_command_needs(command: dict) -> Set[str]:
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_deps_name_every_file_the_command_runs_or_imports(name):
     command = COMMANDS[name]
-    missing = files_a_command_needs(command) - set(command.get("deps", []))
+    deps = command.get("deps", [])
+    # a folder in deps (weasel hashes every file in it) covers the files under it
+    missing = {file for file in files_a_command_needs(command) if not any(file == dep or file.startswith(f"{dep}/") for dep in deps)}
     assert not missing, f"{name}: add to deps: {sorted(missing)}"
 
 

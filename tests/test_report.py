@@ -12,7 +12,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from conftest import run_cli
-from scripts.errors import MISSED, SPURIOUS, confusion_table, error_examples, match_entities, match_examples
+from scripts.error_analysis import MISSED, SPURIOUS, confusion_table, error_examples, match_entities, match_examples
 from scripts.package import model_readme
 from scripts.report.build import build_report
 from scripts.report.confusion import label_colours

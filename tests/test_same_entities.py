@@ -10,16 +10,18 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from scripts.custom_functions import _has_onnxruntime, _has_openvino, calibrate_int8_static, create_torch_adam, predicting_precision
+from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
+from scripts.ner_model.runtimes import has_onnxruntime, has_openvino
+from scripts.optimizer import create_torch_adam
 from scripts.synthetic_news import generate_texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("same_entities")]  # each precision's answers alone, once
 PRECISION = "components.transformer.model.inference_precision"
 PRECISIONS = [
     "fp32", "bf16",
-    pytest.param("int8", marks=pytest.mark.skipif(not _has_onnxruntime(), reason="onnxruntime not installed")),
+    pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
     pytest.param("int8-static", marks=pytest.mark.skipif(
-        not _has_onnxruntime() or not _has_openvino(), reason="int8-static needs onnxruntime and openvino")),
+        not has_onnxruntime() or not has_openvino(), reason="int8-static needs onnxruntime and openvino")),
 ]
 TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]
 

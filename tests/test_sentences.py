@@ -61,8 +61,7 @@ def test_sentencizer_keeps_existing_starts(sent_starts):
 
 
 def test_sentencizer_leaves_gold_starts_of_the_corpus_reader(demo_corpus):
-    from scripts.custom_functions import create_gold_sentences_corpus
-
+    from scripts.corpus_reader import create_gold_sentences_corpus
     nlp = sentencizer_pipeline()
     for example in create_gold_sentences_corpus(demo_corpus / "dev.spacy")(nlp):
         before = starts(example.predicted)

@@ -19,9 +19,9 @@ from scripts.serve.batcher import MicroBatcher, QueueFull
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-class FakePipeline:
-    """Stands in for Pipeline: answers each text with one entity over it, records its calls and threads;
-    a text with "boom" in it raises."""
+class FakeAnnotator:
+    """Stands in for RequestAnnotator: answers each text with one entity over it, records its calls and
+    threads; a text with "boom" in it raises."""
 
     max_length = 40
     sentence_problem = None
@@ -43,7 +43,7 @@ class FakePipeline:
 
 
 def expected(text, sentences=False):
-    return FakePipeline()([text], sentences)[0]
+    return FakeAnnotator()([text], sentences)[0]
 
 
 def batcher(pipeline, **settings) -> MicroBatcher:
@@ -54,7 +54,7 @@ def batcher(pipeline, **settings) -> MicroBatcher:
 
 
 def test_concurrent_requests_share_one_batch_in_one_thread():
-    pipeline = FakePipeline()
+    pipeline = FakeAnnotator()
     engine = batcher(pipeline, max_wait_ms=200, max_batch_texts=8)
 
     async def requests():
@@ -68,7 +68,7 @@ def test_concurrent_requests_share_one_batch_in_one_thread():
 
 
 def test_full_queue_refuses_then_recovers():
-    engine = batcher(FakePipeline(), max_wait_ms=300, max_batch_texts=100, max_queue_texts=4)
+    engine = batcher(FakeAnnotator(), max_wait_ms=300, max_batch_texts=100, max_queue_texts=4)
 
     async def requests():
         waiting = [asyncio.ensure_future(engine.annotate([f"t{i}"])) for i in range(4)]
@@ -83,7 +83,7 @@ def test_full_queue_refuses_then_recovers():
 
 
 def test_a_failing_request_fails_alone_and_sentences_only_where_asked():
-    engine = batcher(FakePipeline(), max_wait_ms=200)
+    engine = batcher(FakeAnnotator(), max_wait_ms=200)
 
     async def requests():
         return await asyncio.gather(engine.annotate(["a"]), engine.annotate(["boom"]), engine.annotate(["c"], sentences=True), return_exceptions=True)
@@ -95,7 +95,7 @@ def test_a_failing_request_fails_alone_and_sentences_only_where_asked():
 
 
 def test_close_answers_what_is_queued():
-    engine = batcher(FakePipeline(), max_wait_ms=60_000, max_batch_texts=100)
+    engine = batcher(FakeAnnotator(), max_wait_ms=60_000, max_batch_texts=100)
 
     async def request_then_close():
         waiting = asyncio.ensure_future(engine.annotate(["queued"]))
@@ -122,7 +122,9 @@ def test_a_model_that_fails_to_load_is_reported():
 def client():
     loaded = threading.Event()
     metrics = Metrics()
-    engine = MicroBatcher(lambda: (loaded.wait(10), FakePipeline())[1], max_wait_ms=1, max_queue_texts=3, on_batch=metrics.observe_batch)
+    engine = MicroBatcher(
+        lambda: (loaded.wait(10), FakeAnnotator())[1], max_wait_ms=1, max_queue_texts=3, on_batch=metrics.observe_batch
+    )
     with TestClient(create_app(engine, metrics, max_body_bytes=200)) as test_client:
         test_client.loaded = loaded
         yield test_client
@@ -245,7 +247,7 @@ def texts_and_answers(tiny_pipeline):
     import spacy
 
     import scripts.custom_functions  # noqa: F401 -- the config's architecture
-    from scripts.serve.load import answer_of
+    from scripts.serve.load_test import answer_of
     from scripts.synthetic_news import generate_texts
 
     nlp = spacy.load(tiny_pipeline)
@@ -265,7 +267,7 @@ def test_health_before_the_model_is_ready_says_loading(server):
 @pytest.mark.slow
 @pytest.mark.xdist_group("serve")  # one server, the SIGTERM test last
 def test_1000_requests_from_16_clients_answer_as_nlp_alone(server, texts_and_answers):
-    from scripts.serve.load import send_requests
+    from scripts.serve.load_test import send_requests
 
     process, url, _ = server
     texts, answers = texts_and_answers
@@ -309,10 +311,17 @@ def test_sigterm_answers_requests_in_flight_then_refuses_and_exits(server, texts
     process, url, _ = server
     texts, answers = texts_and_answers
 
+    async def queued_texts(client) -> float:
+        metrics = (await client.get(url + "/metrics")).text
+        return float(next(line.split()[-1] for line in metrics.splitlines() if line.startswith("ner_queued_texts ")))
+
     async def requests_then_sigterm():
         async with httpx.AsyncClient(timeout=60) as client:
             waiting = [asyncio.ensure_future(client.post(url + "/ents", json={"text": text})) for text in texts[:4]]
-            await asyncio.sleep(0.2)  # received: fewer than 16 texts, they wait for batch-mates (500 ms)
+            deadline = time.monotonic() + 10
+            while await queued_texts(client) < 4:  # fewer than 16 texts: they wait for batch-mates (500 ms)
+                assert time.monotonic() < deadline, "the 4 requests were never queued together"
+                await asyncio.sleep(0.01)
             process.send_signal(signal.SIGTERM)
             return await asyncio.gather(*waiting)
 

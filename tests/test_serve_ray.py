@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from scripts.annotate.measure import descendants
+from scripts.machine import descendants
 from test_serve import start_server, texts_and_answers  # noqa: F401 -- a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one local Ray at a time on 2 cores
@@ -20,7 +20,7 @@ def listening_addresses(pids: set) -> list:
 
 
 def test_ray_engine_answers_as_nlp_alone_on_loopback_only(tiny_pipeline, texts_and_answers):
-    from scripts.serve.load import send_requests
+    from scripts.serve.load_test import send_requests
 
     process, url, _ = start_server(tiny_pipeline, "--engine", "ray", "--replicas", "1", "--max-wait-ms", "20", "--graceful-timeout", "10", timeout=600)
     try:

@@ -4,10 +4,8 @@
         [--gpu-id N] [--strict] [--resume] [--sentences] [--ray-address ADDRESS] [--input-format txt|jsonl]
         [--code FILE] [--precision P]
 
-One job a module:
-- lines: input lines to Items (and errors that name file:line), Docs and errors to output lines;
-- annotator: the loaded pipeline (after --code) that turns chunks of Items into output lines in
-  memory zones, so memory stays flat over any number of texts;
+One job a module (the loaded pipeline that answers chunks of Items, the Annotator, is in scripts/answering/):
+- lines: input lines to Items, and errors that name file:line;
 - engines: one process, a pool of worker processes, or Ray Data actors, each running an Annotator;
 - resume: where a partly written output picks up;
 - run: `annotate()`, which reads, sends chunks to an engine and writes, and its Summary;

@@ -6,9 +6,12 @@ import typer
 from wasabi import msg
 
 from scripts import cli
-from scripts.annotate.annotator import DEFAULT_CODE
-from scripts.annotate.lines import AnnotateError, BadLineError
+from scripts.annotate.lines import BadLineError
 from scripts.annotate.run import annotate
+from scripts.answering.annotator import AnswerError
+from scripts.answering.project_code import PROJECT_CODE
+from scripts.gpu import check_device
+from scripts.ner_model.precision import precision_overrides
 
 
 def rate(value: float) -> str:
@@ -29,31 +32,30 @@ def main(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="An existing Ray cluster (e.g. ray://head:10001 or auto); default: a local Ray"),
     input_format: Optional[str] = typer.Option(None, "--input-format", help="txt or jsonl; default: from INPUT's suffix"),
     code: Optional[str] = typer.Option(
-        None, "--code", help="Python file of functions the model's config names, run before loading it; default: scripts/custom_functions.py; '' for none"
+        None,
+        "--code",
+        help="Python file of functions the model's config names, imported (once a process) before loading it; "
+        "default: scripts/custom_functions.py, as the module scripts.custom_functions; '' for none",
     ),
     precision: Optional[str] = typer.Option(
         None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config"
     ),
 ) -> None:
-    from scripts.custom_functions import precision_overrides
-
     try:
         config = precision_overrides(precision)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     if engine == "local" or not ray_address:
-        from scripts.gpu import check_device
-
         check_device(gpu_id)
     try:
         summary = annotate(
             model, input_path, output_path, engine=engine, batch_size=batch_size, n_process=n_process, gpu_id=gpu_id,
             strict=strict, resume=resume, sentences=sentences, ray_address=ray_address, input_format=input_format,
-            code=DEFAULT_CODE if code is None else (Path(code) if code else None), config=config,
+            code=PROJECT_CODE if code is None else (Path(code) if code else None), config=config,
         )
     except BadLineError as err:
         msg.fail(str(err), f"--strict: stopped there; {output_path} holds the lines before it", exits=1)
-    except AnnotateError as err:
+    except AnswerError as err:  # annotate's AnnotateError included
         msg.fail(str(err), exits=1)
     seconds = max(summary.seconds, 1e-9)
     kept = f" after the {summary.skipped} kept from before" if summary.skipped else ""

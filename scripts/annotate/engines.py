@@ -10,12 +10,13 @@ import json
 import logging
 import multiprocessing
 import os
-import sys
 from collections import deque
 from typing import Iterable, Iterator, List, Optional
 
-from scripts.annotate.annotator import Annotator
-from scripts.annotate.lines import Item, Result
+from scripts.answering.annotator import Annotator
+from scripts.answering.project_code import PROJECT_MODULE, is_project_code, local_ray_runtime_env
+from scripts.answering.records import Item, Result
+from scripts.machine import cpu_count
 
 ENGINES = ("local", "ray")
 
@@ -45,26 +46,24 @@ def _annotate_in_worker(chunk: List[Item]) -> List[Result]:
     return _WORKER(chunk)
 
 
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def worker_context():
-    """forkserver where the OS has it: one server process imports the stack once and forks each worker from
-    it, so a worker does not spend ~11 s of CPU importing torch, transformers and spaCy again. Nothing in the
-    server has started torch's thread pools or CUDA, which do not survive a fork (so no plain fork). spawn
-    elsewhere (Windows)."""
+def worker_context(code: Optional[str]):
+    """forkserver where the OS has it: one server process imports the stack once (and the project's functions
+    when `code` is the project's file) and forks each worker from it, so no worker imports torch,
+    transformers and spaCy again. Nothing in the server has started torch's thread pools or CUDA, which do
+    not survive a fork (so no plain fork). spawn elsewhere (Windows). The server starts once a process:
+    what the first call preloads stays."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["spacy", "spacy_transformers", "scripts.annotate.annotator"])
+    preload = ["spacy", "spacy_transformers", "scripts.answering.annotator"]
+    context.set_forkserver_preload(preload + ([PROJECT_MODULE] if is_project_code(code) else []))
     return context
 
 
 def process_results(chunks: Iterable[List[Item]], n_process: int, annotator_kwargs: dict) -> Iterator[List[Result]]:
     """Chunks annotated by `n_process` worker processes, in order, at most 2 chunks a worker in flight."""
     kwargs = {**annotator_kwargs, "threads": max(1, cpu_count() // n_process)}
-    with worker_context().Pool(n_process, initializer=_start_worker, initargs=(kwargs,)) as pool:
+    with worker_context(kwargs.get("code")).Pool(n_process, initializer=_start_worker, initargs=(kwargs,)) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_annotate_in_worker, (chunk,)))
@@ -74,6 +73,7 @@ def process_results(chunks: Iterable[List[Item]], n_process: int, annotator_kwar
             yield pending.popleft().get()
 
 
+# Ray and pyarrow are imported by the functions that use them: the local engines run without them.
 class RayAnnotator:
     """Ray Data's actor: loads the pipeline once, inside the actor, and annotates the blocks (chunks) it gets."""
 
@@ -118,7 +118,9 @@ def ray_results(
     The driver reads and parses the input and puts each chunk in Ray's object store as one block
     (Ray spills to disk what its memory does not hold); map_batches gives each actor whole blocks,
     and the driver writes what comes back in order. Without `address` a local Ray starts on the
-    loopback interface, with `n_process` CPUs and no dashboard, and stops at the end.
+    loopback interface, with `n_process` CPUs and no dashboard, and stops at the end; its workers import
+    the project from this checkout. A cluster's nodes need the project, the model and any --code file at
+    the driver's paths (Ray puts the driver's working directory on its workers' path).
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
@@ -128,11 +130,12 @@ def ray_results(
     if address:
         ray.init(address=address, **quiet)
     else:
-        ray.init(num_cpus=n_process, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+        ray.init(
+            num_cpus=n_process, include_dashboard=False, _node_ip_address="127.0.0.1",
+            runtime_env=local_ray_runtime_env(), **quiet,
+        )
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
-        # The actor class and the Annotator go to the workers by value: they need spaCy and the model, not this project.
-        ray.cloudpickle.register_pickle_by_value(sys.modules["scripts.annotate"])
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False

@@ -1,38 +1,25 @@
-"""Input lines in, output lines out: what annotate reads and writes, and the errors a line can hold.
+"""Input lines in: what annotate reads, in chunks of Items, and the errors a line can hold.
 
 INPUT is `.txt` (a text a line) or `.jsonl` (an object a line with a "text" string; its other fields are
 kept as they are), or `-` for stdin (with --input-format). OUTPUT is `.jsonl`: line i answers input line
-i, with the input's fields plus "ents" ([{"start", "end", "label", "text"}], offsets in characters of
-the text, as Python counts them) and, with --sentences, "sents" ([{"start", "end"}]). A line that
-cannot be read (invalid UTF-8 or JSON, no "text" string, a text over the model's max_length) gets an
-"error" saying where and what was expected instead of "ents".
+i (scripts/answering/records.py), with --sentences "sents" too. A line that cannot be read (invalid
+UTF-8 or JSON, no "text" string, a text over the model's max_length) gets an "error" saying where and
+what was expected instead of "ents".
 """
 import itertools
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional
+
+from scripts.answering.annotator import AnswerError
+from scripts.answering.records import Item, check_text
 
 FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-RESERVED = ("ents", "sents", "error")  # annotate's own fields: input fields of these names are dropped
 
 
-@dataclass
-class Item:
-    """One input line: its number (from 1), the record it holds, or why it holds none."""
-
-    number: int
-    record: Optional[dict]
-    error: Optional[str] = None
-
-
-# One output line: the JSON line (no newline), the error it reports or None, and the text's tokens.
-Result = Tuple[str, Optional[str], int]
-
-
-class AnnotateError(Exception):
-    """What the user asked for cannot be done; the message says why."""
+class AnnotateError(AnswerError):
+    """What the user asked of annotate cannot be done; the message says why."""
 
 
 class BadLineError(AnnotateError):
@@ -69,15 +56,6 @@ def parse_line(raw: bytes, number: int, source: str, input_format: str) -> Item:
     if not isinstance(record["text"], str):
         return Item(number, record, f'{where}: expected "text" to be a string, got {type_name(record["text"])}')
     return check_text(Item(number, record), where)
-
-
-def check_text(item: Item, where: str) -> Item:
-    text = item.record["text"]
-    try:
-        text.encode("utf8")
-    except UnicodeEncodeError as err:  # a JSON escape such as "\ud800": no character, and no tokenizer takes it
-        item.error = f'{where}: expected "text" without lone surrogates, got \\u{ord(text[err.start]):04x} at character {err.start + 1}'
-    return item
 
 
 def input_format_of(path: str, given: Optional[str]) -> str:
@@ -132,29 +110,3 @@ def chunked(items: Iterable[Item], size: int) -> Iterator[List[Item]]:
         if not chunk:
             return
         yield chunk
-
-
-def dumps(value: dict) -> str:
-    """One JSON line: UTF-8 as it is, or escaped where a field holds what UTF-8 cannot (a lone surrogate)."""
-    line = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    try:
-        line.encode("utf8")
-    except UnicodeEncodeError:
-        line = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-    return line
-
-
-def kept_fields(record: Optional[dict]) -> dict:
-    return {key: value for key, value in (record or {}).items() if key not in RESERVED}
-
-
-def error_result(item: Item) -> Result:
-    return dumps({**kept_fields(item.record), "error": item.error}), item.error, 0
-
-
-def doc_result(record: dict, doc, sentences: bool) -> Result:
-    value = kept_fields(record)
-    value["ents"] = [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in doc.ents]
-    if sentences:
-        value["sents"] = [{"start": s.start_char, "end": s.end_char} for s in doc.sents] if len(doc) else []
-    return dumps(value), None, len(doc)

@@ -1,6 +1,6 @@
 """Measure what `annotate` costs over a long stream: memory and texts/s, with and without memory zones,
 and per engine. A measuring tool, not a test (no test imports it): it prints series and tables, and
-JSON with --output, which records the CPU's flags (scripts.custom_functions.cpu_flags) and the load average.
+JSON with --output, which records the CPU's flags (scripts.ner_model.hardware.cpu_flags) and the load average.
 
     # RSS, strings and texts/s every 10k texts, a fresh process per setting (zone 0: no zones)
     python -m scripts.annotate.measure zones MODEL --n-texts 200000 --zone 0:0:0 --zone 20000
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -25,54 +26,23 @@ import typer
 from wasabi import msg
 
 from scripts import cli
+from scripts.annotate.lines import chunked
+from scripts.annotate.run import annotate
 from scripts.annotate.texts import stream_texts, write_input
+from scripts.answering.annotator import RELOAD_STRINGS, Annotator
+from scripts.answering.project_code import PROJECT_CODE
+from scripts.answering.records import Item
+from scripts.machine import cpu_count, descendants, pss_mb, rss_mb
+from scripts.ner_model.hardware import cpu_flags
 
 app = typer.Typer(add_completion=False, help=__doc__)
-
-
-def rss_mb(pid: str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def pss_mb(pid: int) -> float:
-    """Proportional set size: shared pages split between the processes that share them, so a sum over processes counts each page once."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return 0.0
-
-
-def descendants(pid: int) -> List[int]:
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
 
 
 def zone_series(
     model: str, n_texts: int, zone_texts: int, warmup_texts: Optional[int], reload_strings: Optional[int], every: int, batch_size: int, seed: int
 ) -> List[Dict]:
     """Annotate `n_texts` in this process with annotate's Annotator: a row every `every` texts."""
-    from scripts.annotate.annotator import DEFAULT_CODE, RELOAD_STRINGS, Annotator
-    from scripts.annotate.lines import Item, chunked
-
-    annotator = Annotator(model, code=DEFAULT_CODE.read_text(encoding="utf8"), zone_texts=zone_texts, warmup_texts=warmup_texts,
+    annotator = Annotator(model, code=str(PROJECT_CODE), zone_texts=zone_texts, warmup_texts=warmup_texts,
                           reload_strings=RELOAD_STRINGS if reload_strings is None else reload_strings)
     items = (Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(n_texts, seed)))
     rows, done, start = [], 0, time.perf_counter()
@@ -158,10 +128,7 @@ def throughput(
     """texts/s of each setting relative to the first, measured interleaved in one process: every chunk
     goes through every setting's Annotator in turn (rotating who goes first), so other work on the
     machine slows them all alike. Also checks that the settings write the same lines."""
-    from scripts.annotate.annotator import DEFAULT_CODE, Annotator
-    from scripts.annotate.lines import Item, chunked
-
-    code = DEFAULT_CODE.read_text(encoding="utf8")
+    code = str(PROJECT_CODE)
     annotators = []
     for setting in settings:
         zone, warmup, reload = (setting.split(":") + ["", ""])[:3]
@@ -196,9 +163,8 @@ def command_line() -> str:
 
 def machine() -> dict:
     """What the figures were measured on: the CPU's flags, the CPUs this process may use, the load average."""
-    from scripts.custom_functions import cpu_flags
-
-    return {"cpu_flags": sorted(cpu_flags()), "cpus": len(os.sched_getaffinity(0)), "load_average": [round(x, 2) for x in os.getloadavg()]}
+    load_average = [round(x, 2) for x in os.getloadavg()]
+    return {"cpu_flags": sorted(cpu_flags()), "cpus": cpu_count(), "load_average": load_average}
 
 
 def run_sampled(command: List[str], interval: float = 0.25) -> Dict:
@@ -222,10 +188,6 @@ def run_sampled(command: List[str], interval: float = 0.25) -> Dict:
 @app.command("engine-run", hidden=True)
 def engine_run(model: str, input_path: str, output_path: Path, engine: str = "local", n_process: int = 1, batch_size: int = 1024) -> None:
     """One annotate run (engines runs each in a fresh process): its Summary as JSON."""
-    from dataclasses import asdict
-
-    from scripts.annotate.run import annotate
-
     summary = annotate(model, input_path, output_path, engine=engine, n_process=n_process, batch_size=batch_size)
     print(json.dumps(asdict(summary)))
 

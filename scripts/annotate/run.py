@@ -5,10 +5,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Tuple
 
-from scripts.annotate.annotator import DEFAULT_CODE, ZONE_TEXTS, Annotator
+from tqdm import tqdm
+
 from scripts.annotate.engines import ENGINES, local_results, process_results, ray_results
-from scripts.annotate.lines import AnnotateError, BadLineError, Result, chunked, count_lines, input_format_of, read_items
+from scripts.annotate.lines import AnnotateError, BadLineError, chunked, count_lines, input_format_of, read_items
 from scripts.annotate.resume import resume_point
+from scripts.answering.annotator import ZONE_TEXTS, Annotator
+from scripts.answering.project_code import PROJECT_CODE
+from scripts.answering.records import Result
 
 SHOWN_ERRORS = 5
 
@@ -26,8 +30,6 @@ class Summary:
 
 
 def write_results(results: Iterable[List[Result]], stream, summary: Summary, *, strict: bool, total: Optional[int]) -> Summary:
-    from tqdm import tqdm
-
     start = time.perf_counter()
     with tqdm(total=total, initial=summary.skipped, unit=" texts", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
         for chunk in results:
@@ -64,13 +66,14 @@ def annotate(
     sentences: bool = False,
     ray_address: Optional[str] = None,
     input_format: Optional[str] = None,
-    code: Optional[Path] = DEFAULT_CODE,
+    code: Optional[Path] = PROJECT_CODE,
     config: Optional[dict] = None,
     zone_texts: int = ZONE_TEXTS,
     annotator: Optional[Annotator] = None,
 ) -> Summary:
     """Write OUTPUT for INPUT (scripts/annotate/lines.py says what they hold) and say what was done.
-    `code`: a file of functions the model's config names, run in every process that loads the model.
+    `code`: a file of functions the model's config names, imported in every process that loads the model
+    (scripts/answering/project_code.py); None for none.
     `config`: spacy.load's overrides. `annotator`: an already loaded one for the local engine with one
     process (tests; its settings win)."""
     if engine not in ENGINES:
@@ -87,8 +90,8 @@ def annotate(
     total = count_lines(input_path)
     summary = Summary(skipped=resume_point(output_path, batch_size, total) if resume else 0)
     chunks = chunked(read_items(input_path, input_format, skip=summary.skipped), batch_size)
-    code_text = Path(code).read_text(encoding="utf8") if code else None
-    kwargs = dict(model=model, source=source, code=code_text, config=config, sentences=sentences, zone_texts=zone_texts)
+    kwargs = dict(model=model, source=source, code=str(code) if code else None, config=config, sentences=sentences,
+                  zone_texts=zone_texts)
     if engine == "ray":
         results = ray_results(chunks, n_process=n_process, gpu=gpu_id >= 0, address=ray_address, annotator_kwargs=kwargs)
     elif n_process > 1:

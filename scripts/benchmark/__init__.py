@@ -33,9 +33,12 @@ tag agreement with fp32 and F1 (`agreement`). `python -m scripts.benchmark.profi
 training steps into forward, backward, clipping and optimizer (`profile`). `python -m scripts.benchmark.forward`
 times the transformer alone in each precision against the same ceiling, with its top operators (`forward`).
 
-Modules: `ceiling` (FLOPs and the GEMM probe), `inputs` (text and the random model), `systems`
-(what is measured, one system per child process), `report` (ratios, targets, table), `__main__`
-(the CLI that runs them all), `agreement` (accuracy per precision on a trained model), `profile`
+Modules: `ceiling` (FLOPs and the GEMM probe), `inputs` (text, the random model, a trained pipeline in a
+precision), `systems` (what is measured, one system per child process), `report` (ratios, targets, table),
+`__main__` (the CLI that runs them all), `agreement` (accuracy per precision on a trained model), `profile`
 (where a training step's time goes), `forward` (the transformer alone per precision: the most of the
-ceiling a pipeline on these kernels could reach).
+ceiling a pipeline on these kernels could reach). Tools behind single figures of docs/: `same_entities`
+(the same-entities checks on a trained pipeline), `pipeline_share` (the pipeline's time besides the forward
+pass), `batch_shapes` (the forward batches' distinct shapes), `openvino_shapes` (what a new batch shape
+costs int8-static).
 """

@@ -14,10 +14,11 @@ import typer
 from wasabi import msg
 
 from scripts import cli
-from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence
+from scripts.benchmark.ceiling import Shape, flops_per_sequence
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.report import check_targets, median_of_rounds, print_table, summarise
 from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling, why_not_measured
+from scripts.machine import cpu_info
 
 
 

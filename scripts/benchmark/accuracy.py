@@ -30,9 +30,8 @@ import typer
 from wasabi import msg
 
 from scripts import cli
-from scripts.benchmark.ceiling import cpu_info
-from scripts.custom_functions import auto_training_precision
-
+from scripts.machine import cpu_info
+from scripts.ner_model.hardware import auto_training_precision
 CONFIG = Path("configs/distilbert_ner.cfg")
 CODE = Path("scripts/custom_functions.py")
 NOTEBOOK = {"learning_rate": 2e-5, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 16, "weight_decay": 0.01}

@@ -26,7 +26,8 @@ import typer
 from wasabi import msg
 
 from scripts import cli
-from scripts.benchmark.ceiling import Shape, cpu_info
+from scripts.benchmark.ceiling import Shape
+from scripts.machine import cpu_info
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, gold_sentences
 from scripts.benchmark.systems import PRECISION, gold_example
 
@@ -44,8 +45,7 @@ def train(nlp, train_sents, dev_sents, target_f1: float, max_seconds: float, see
     """Epochs of nlp.update until dev F1 (fp32) reaches `target_f1` or `max_seconds` run out; `history` goes on
     from earlier runs (a pipeline trained before goes on learning, with a new optimizer). Saved to `trained`
     after every epoch, so a run stopped midway resumes from its last epoch."""
-    from scripts.custom_functions import create_torch_adam
-
+    from scripts.optimizer import create_torch_adam
     train_examples = [gold_example(nlp.vocab, w, t) for w, t in train_sents]
     dev_examples = [gold_example(nlp.vocab, w, t) for w, t in dev_sents]
     optimizer = create_torch_adam(learn_rate)
@@ -75,8 +75,7 @@ def tags_and_f1(pipeline: Path, precision: str, test_sents, calibration_sents=()
     from spacy.scorer import Scorer
     from spacy.tokens import Doc
 
-    from scripts.custom_functions import calibrate_int8_static
-
+    from scripts.ner_model.precision import calibrate_int8_static
     nlp = spacy.load(pipeline, config={PRECISION: precision})
     if precision == "int8-static":
         calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words, _ in calibration_sents])

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from scripts.conll import HF_LABELS
-from scripts.custom_functions import native_bf16
+from scripts.ner_model.hardware import native_bf16
+from scripts.ner_model.runtimes import import_onnxruntime
 
 IOB_LABELS = list(HF_LABELS)  # the notebook's label list
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass
@@ -52,23 +52,6 @@ def flops_per_sequence(n_pieces: int, shape: Shape, n_labels: int = len(IOB_LABE
     L, d, h = n_pieces, shape.dim, shape.hidden_dim
     per_layer = 8 * L * d * d + 4 * L * d * h + 4 * L * L * d
     return shape.n_layers * per_layer + 2 * L * d * n_labels
-
-
-
-def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
-    """The CPU's model name, family and model (which tell an AMD Zen 4, family 25, from a Zen 5, family 26,
-    both "AMD EPYC" here) and which of the flags that decide matmul speed it has, read as the pipeline's
-    "auto" precision reads them (custom_functions.cpu_flags)."""
-    from scripts.custom_functions import cpu_flags, cpu_kind
-
-    text = cpuinfo.read_text() if cpuinfo.exists() else ""
-
-    def field(name: str) -> str:
-        return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.split(":", 1)[0].strip() == name), "unknown")
-
-    flags = cpu_flags(cpuinfo)
-    return {"model_name": field("model name"), "family": field("cpu family"), "model": field("model"), "kind": cpu_kind(flags),
-            "flags": {flag: flag in flags for flag in CPU_FLAGS}}
 
 
 def sync(gpu: bool) -> None:
@@ -140,8 +123,6 @@ def _int8_rate(shapes, budget: float) -> float:
 
 def _ort_int8_matmul():
     """A one-node ONNX Runtime session running MatMulInteger on the caller's threads setting; None without onnxruntime."""
-    from scripts.custom_functions import import_onnxruntime
-
     try:
         onnxruntime = import_onnxruntime()
         from onnx import TensorProto, helper

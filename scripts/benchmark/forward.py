@@ -2,7 +2,7 @@
 
 The benchmark's `of ceiling` column divides a whole pipeline's words/s (tokenizer, transformer,
 alignment, NER) by the fastest GEMM's. This times only what the pipeline's transformer runs, the very
-inference copies `custom_functions` builds (fp32 twin, bf16 copy, ONNX Runtime int8 copy, OpenVINO
+inference copies `scripts/ner_model/runners.py` builds (fp32 twin, bf16 copy, ONNX Runtime int8 copy, OpenVINO
 int8-static copy, calibrated here on the timed batches themselves), on the length-sorted batches the
 pipeline makes, and lists the operators the time goes to (torch's profiler; ONNX Runtime's for int8;
 none for int8-static). So it says how much of the ceiling any pipeline on these kernels could
@@ -20,7 +20,8 @@ import typer
 from wasabi import msg
 
 from scripts import cli
-from scripts.benchmark.ceiling import Shape, cpu_info, flops_per_sequence, gemm_rates
+from scripts.benchmark.ceiling import Shape, flops_per_sequence, gemm_rates
+from scripts.machine import cpu_info
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.systems import Settings, pipeline_batching, setup_process
 
@@ -46,16 +47,17 @@ def sorted_batches(settings: Settings) -> List[Dict[str, object]]:
 
 def runner(precision: str, module, batches: List[Dict[str, object]], profile_dir: str):
     """The pipeline's inference copy of `module` in `precision`, and for int8 its ONNX Runtime session, which profiles itself."""
-    from scripts import custom_functions
+    from scripts.ner_model.exports import int8_model_bytes, static_int8_model_bytes
+    from scripts.ner_model.runners import bf16_runner, fp32_runner, onnx_int8_session, openvino_runner
 
     if precision == "fp32":
-        return custom_functions.fp32_runner(module, mixed_precision=False), None
+        return fp32_runner(module, mixed_precision=False), None
     if precision == "bf16":
-        return custom_functions.bf16_runner(module), None
+        return bf16_runner(module), None
     if precision == "int8-static":
         calibration = [{name: value.numpy() for name, value in batch.items()} for batch in batches]
-        return custom_functions.openvino_runner(custom_functions.static_int8_model_bytes(module, calibration)), None
-    session = custom_functions.onnx_int8_session(custom_functions.int8_model_bytes(module, batches[0]), os.path.join(profile_dir, "int8"))
+        return openvino_runner(static_int8_model_bytes(module, calibration)), None
+    session = onnx_int8_session(int8_model_bytes(module, batches[0]), os.path.join(profile_dir, "int8"))
     names = [graph_input.name for graph_input in session.get_inputs()]
     return (lambda kwargs: session.run(None, {name: kwargs[name].numpy() for name in names})), session
 
@@ -93,8 +95,7 @@ def profile_forward(settings: Settings, precisions: List[str], gemm_seconds: flo
     setup_process(settings)
     from transformers import AutoModel
 
-    from scripts.custom_functions import native_bf16
-
+    from scripts.ner_model.hardware import native_bf16
     shape = Shape.of_model(Path(settings.model_dir))
     lengths = piece_lengths(settings.model_dir, settings.texts)
     n_words = sum(map(len, settings.texts))

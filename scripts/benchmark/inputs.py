@@ -1,4 +1,5 @@
-"""The benchmark's inputs: invented sentences with CoNLL-2003's lengths, and a random DistilBERT of a given shape."""
+"""The benchmark's inputs: invented sentences with CoNLL-2003's lengths, a random DistilBERT of a given shape,
+and a trained pipeline in a given precision."""
 from pathlib import Path
 from typing import List, Sequence
 
@@ -26,6 +27,30 @@ def gold_sentences(n: int, seed: int) -> List[List[List[str]]]:
         sentences = [[s.words, s.tags] for document in generate_documents(n_docs, seed) for s in document]
         n_docs *= 2
     return sentences[:n]
+
+
+def calibration_sentences(n: int, seed: int) -> List[List[str]]:
+    """The words of the first `n` training sentences of benchmark.agreement's run with `seed` (its training set,
+    seed + 1's), on which it calibrates int8-static."""
+    return [words for words, _ in gold_sentences(n, seed + 1)]
+
+
+def pipeline_in(model: Path, precision: str, n_calibration: int = 512, seed: int = 0):
+    """The trained pipeline in `model`, predicting in `precision`; for int8-static with a copy calibrated as
+    benchmark.agreement calibrates one (calibration_sentences)."""
+    import spacy
+    from spacy.tokens import Doc
+
+    import scripts.custom_functions  # noqa: F401 -- registers what the pipeline's config names
+    from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
+
+    nlp = spacy.load(model, config={"components.transformer.model.inference_precision": precision})
+    if precision == "int8-static":
+        calibration = calibration_sentences(n_calibration, seed)
+        calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words in calibration])
+    if predicting_precision(nlp) != precision:
+        raise ValueError(f"{model} predicts in {predicting_precision(nlp)} when asked for {precision}")
+    return nlp
 
 
 def make_inputs(n_sentences: int, n_train_sentences: int, seed: int):

@@ -19,8 +19,9 @@ import srsly
 import typer
 from wasabi import msg
 
+import scripts.ner_model.architectures  # noqa: F401 -- registers what a trained pipeline's config names
 from scripts import cli
-from scripts.benchmark.ceiling import cpu_info
+from scripts.machine import cpu_info
 
 
 def entities(doc) -> list:
@@ -71,7 +72,7 @@ def main(
 ) -> None:
     import spacy
 
-    from scripts.custom_functions import calibrate_int8_static, precision_overrides
+    from scripts.ner_model.precision import calibrate_int8_static, precision_overrides
     from scripts.evaluate import evaluate
     from scripts.package import training_docs
 

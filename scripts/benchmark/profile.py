@@ -19,9 +19,10 @@ import typer
 from wasabi import msg
 
 from scripts import cli
-from scripts.benchmark.ceiling import Shape, cpu_info
+from scripts.benchmark.ceiling import Shape
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs
 from scripts.benchmark.systems import TRAINING_STEPS, TRAINING_WARM_UP, Settings, setup_process
+from scripts.machine import cpu_info
 
 PROFILED = ("spacy", "hf")
 

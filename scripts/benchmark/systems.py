@@ -50,8 +50,7 @@ def gold_example(vocab, words: List[str], tags: List[str]):
     from spacy.tokens import Doc
     from spacy.training import Example
 
-    from scripts.custom_functions import with_gold_sentence_starts
-
+    from scripts.corpus_reader import with_gold_sentence_starts
     return with_gold_sentence_starts(Example(Doc(vocab, words=words), Doc(vocab, words=words, ents=tags)))
 
 
@@ -108,7 +107,7 @@ def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]],
     """The project's pipeline on the benchmark transformer, initialised (labels, weights) on a few gold sentences."""
     import spacy
 
-    from scripts import custom_functions  # noqa: F401 -- registers what the config names
+    import scripts.custom_functions  # noqa: F401 -- registers what the config names
 
     if settings.gpu:
         from thinc.api import set_gpu_allocator
@@ -178,8 +177,7 @@ def _infer_spacy(settings: Settings, same_batches: bool = False, precision: str 
     on the training sentences first, untimed, as the package step does. `measure` reports the precision used."""
     from spacy.tokens import Doc
 
-    from scripts.custom_functions import calibrate_int8_static, predicting_precision
-
+    from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
     nlp, _ = load_spacy(settings, settings.train_sentences, same_batches, precision)
     if precision == "int8-static":
         calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words, _ in settings.train_sentences])
@@ -340,11 +338,11 @@ TRAINING_STEPS = {
 
 def why_not_measured(system: str, gpu: bool) -> str:
     """Why `system` is not measured on this machine ("" when it is)."""
-    from scripts.custom_functions import STATIC_INT8_REQUIREMENT, _has_openvino, native_bf16
-
+    from scripts.ner_model.hardware import native_bf16
+    from scripts.ner_model.runtimes import STATIC_INT8_REQUIREMENT, has_openvino
     if system in NATIVE_BF16_ONLY and (gpu or not native_bf16()):
         return "a GPU run has its own fp16" if gpu else "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, no baseline"
-    if system == "spacy-int8-static" and (gpu or not _has_openvino()):
+    if system == "spacy-int8-static" and (gpu or not has_openvino()):
         return "a CPU precision" if gpu else f"OpenVINO not installed ({STATIC_INT8_REQUIREMENT})"
     return ""
 

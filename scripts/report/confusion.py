@@ -1,4 +1,4 @@
-"""Where the errors are: the confusion table of gold type against predicted type (scripts/errors.py
+"""Where the errors are: the confusion table of gold type against predicted type (scripts/error_analysis.py
 pairs the entities), as a picture and a table, and example sentences per kind of error, drawn by displaCy."""
 import zlib
 from pathlib import Path
@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import PowerNorm  # noqa: E402
 
-from scripts.errors import (  # noqa: E402
+from scripts.error_analysis import (  # noqa: E402
     ERROR_KINDS, KIND_HELP, KINDS, MISSED, SPURIOUS, Confusion, ErrorExample, confusion_table, error_examples, match_examples,
 )
 from scripts.report.page import Section, esc, html_table, image_tag  # noqa: E402

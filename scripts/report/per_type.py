@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from scripts.errors import Confusion  # noqa: E402
+from scripts.error_analysis import Confusion  # noqa: E402
 from scripts.report.page import Section, esc, fmt, html_table, image_tag  # noqa: E402
 
 SCORER_COLOURS = ("#4c72b0", "#dd8452")

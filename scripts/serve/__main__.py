@@ -9,31 +9,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import uvicorn
 from wasabi import msg
 
 from scripts import cli
-from scripts.annotate.annotator import DEFAULT_CODE
+from scripts.answering.project_code import PROJECT_CODE
 from scripts.serve.app import MAX_BODY_BYTES, Metrics, create_app
-from scripts.serve.batcher import MicroBatcher, Pipeline
+from scripts.serve.batcher import MicroBatcher, RequestAnnotator, startup_line
 
 ENGINES = ("local", "ray")
 log = logging.getLogger("scripts.serve")
-
-
-def describe_cpu() -> str:
-    """The CPU's kind (what "auto" precision goes by), name, and the flags that decide the transformer's speed."""
-    from scripts.benchmark.ceiling import cpu_info
-    from scripts.custom_functions import cpu_flags, cpu_kind
-
-    cpu = cpu_info()
-    flags = [flag for flag, present in cpu["flags"].items() if present]
-    return f"kind {cpu_kind(cpu_flags())}, {cpu['model_name']} ({', '.join(flags) or 'none of ' + ', '.join(cpu['flags'])})"
-
-
-def startup_line(pipeline: Pipeline, settings: dict) -> str:
-    info = pipeline.info
-    knobs = ", ".join(f"{key} {value}" for key, value in settings.items())
-    return f"Loaded {info['model']}: pipeline {info['pipeline']}, precision {info['precision']} on a CPU of {describe_cpu()}; {knobs}"
 
 
 def serve_local(
@@ -41,14 +26,12 @@ def serve_local(
     max_queue_texts: int, max_body_bytes: int, threads: int, graceful_timeout: float, access_log: bool, log_level: str,
 ) -> int:
     """Run the service on uvicorn until SIGTERM; 1 if the model failed to load, else 0."""
-    import uvicorn
-
     settings = dict(max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts)
 
-    def load() -> Pipeline:
-        pipeline = Pipeline(model, code=code, config=config, threads=threads)
-        log.info(startup_line(pipeline, {**settings, "threads": threads or "torch's default"}))
-        return pipeline
+    def load() -> RequestAnnotator:
+        annotator = RequestAnnotator(model, code=code, config=config, threads=threads)
+        log.info(startup_line(annotator, {**settings, "threads": threads or "torch's default"}))
+        return annotator
 
     metrics = Metrics()
     server: Optional[uvicorn.Server] = None
@@ -79,7 +62,12 @@ def main(
     replicas: int = typer.Option(1, "--replicas", help="ray: model replicas (one process, one CPU each)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="ray: an existing cluster (e.g. auto); default: a local Ray on 127.0.0.1"),
     precision: Optional[str] = typer.Option(None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config"),
-    code: Optional[str] = typer.Option(None, "--code", help="Python file of functions the model's config names; default: scripts/custom_functions.py; '' for none"),
+    code: Optional[str] = typer.Option(
+        None,
+        "--code",
+        help="Python file of functions the model's config names, imported (once a process) before loading it; "
+        "default: scripts/custom_functions.py, as the module scripts.custom_functions; '' for none",
+    ),
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="On SIGTERM, seconds to finish the requests in flight"),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (costs throughput)"),
     log_level: str = typer.Option("info", "--log-level"),
@@ -90,22 +78,24 @@ def main(
     if min(max_batch_texts, max_queue_texts, max_body_bytes, replicas) < 1 or max_wait_ms < 0:
         msg.fail("--max-batch-texts, --max-queue-texts, --max-body-bytes and --replicas: expected 1 or more; --max-wait-ms: 0 or more", exits=1)
     config = {}
-    if precision is not None:  # custom_functions imports the whole stack, which a Ray driver need not load
-        from scripts.custom_functions import precision_overrides
+    if precision is not None:
+        # The model's stack comes with this import, which a Ray driver need not load.
+        from scripts.ner_model.precision import precision_overrides
 
         try:
             config = precision_overrides(precision)
         except ValueError as err:
             msg.fail(str(err), exits=1)
-    code_path = DEFAULT_CODE if code is None else (Path(code) if code else None)
+    code_path = PROJECT_CODE if code is None else (Path(code) if code else None)
     if code_path and not code_path.is_file():
         msg.fail(f"--code {code_path}: no such file", exits=1)
-    code_text = code_path.read_text(encoding="utf8") if code_path else None
     knobs = dict(
-        host=host, port=port, code=code_text, config=config, max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts,
-        max_queue_texts=max_queue_texts, max_body_bytes=max_body_bytes, threads=threads, graceful_timeout=graceful_timeout,
+        host=host, port=port, code=str(code_path) if code_path else None, config=config, max_wait_ms=max_wait_ms,
+        max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts, max_body_bytes=max_body_bytes,
+        threads=threads, graceful_timeout=graceful_timeout,
     )
     if engine == "ray":
+        # Ray Serve is imported for --engine ray only: the local engine runs without it.
         from scripts.serve.ray_engine import serve_ray
 
         sys.exit(serve_ray(model, replicas=replicas, address=ray_address, **knobs))

@@ -2,7 +2,7 @@
 
 An engine is what answers texts: the local MicroBatcher (scripts/serve/batcher.py) or a Ray Serve
 replica's (scripts/serve/ray_engine.py). It has `status` ("loading", "ready", "failed", "closing"),
-`pipeline` (its Pipeline once loaded, for max_length and sentence_problem), `queued_texts`, and
+`annotator` (its RequestAnnotator once loaded, for max_length and sentence_problem), `queued_texts`, and
 `async annotate(texts, sentences)`, which raises QueueFull or NotReady when it cannot take them.
 """
 import json
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scripts.annotate.lines import Item, check_text
+from scripts.answering.records import Item, check_text
 from scripts.serve.batcher import NotReady, QueueFull
 
 log = logging.getLogger("scripts.serve")
@@ -149,10 +149,10 @@ def create_app(engine, metrics: Metrics, *, max_body_bytes: int = MAX_BODY_BYTES
         if engine.status != "ready":
             raise Refused(503, f"the model is {engine.status}", retry_after=RETRY_AFTER_S)
         body = await read_body(request, max_body_bytes)
-        pipeline = engine.pipeline
-        parsed = parse_request(body, pipeline.max_length, engine.max_queue_texts)
-        if parsed.sentences and pipeline.sentence_problem:
-            raise invalid(["sentences"], pipeline.sentence_problem)
+        annotator = engine.annotator
+        parsed = parse_request(body, annotator.max_length, engine.max_queue_texts)
+        if parsed.sentences and annotator.sentence_problem:
+            raise invalid(["sentences"], annotator.sentence_problem)
         texts = parsed.texts if parsed.texts is not None else [parsed.text]
         try:
             answers = await engine.annotate(texts, parsed.sentences)

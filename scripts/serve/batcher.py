@@ -4,13 +4,12 @@ Requests put their texts in a bounded queue and wait. One worker thread owns the
 answers a warm-up text, then takes queued requests (whole requests, in arrival order) until
 `max_batch_texts` texts are in hand or `max_wait_ms` have passed since the oldest arrived, and answers
 them with one `nlp.pipe`. The default wait is 0: a batch is then what queued while the model ran the
-one before, so a lone request waits for nothing and a busy service still batches (on 2 AVX2 cores, 32
-clients: 3.1x the texts/s of a per-request endpoint, against 2.65x with 5 ms, whose lone requests paid
-the 5 ms; docs/serving.md). So the model never runs from two threads at once (thinc's shim is not thread
+one before, so a lone request waits for nothing and a busy service still batches (docs/serving.md,
+Measured, compares the waits). So the model never runs from two threads at once (thinc's shim is not thread
 safe: spaCy issue #11868), and concurrent requests share forward passes, which on a CPU cost far less
-per text in a batch than one at a time. The pipeline runs in annotate's Annotator: memory zones, a
-warm-up outside them and reloads now and then keep memory flat over any number of requests, and each
-Doc becomes JSON inside its zone.
+per text in a batch than one at a time. The pipeline runs in an Annotator (scripts/answering): memory
+zones, a warm-up outside them and reloads now and then keep memory flat over any number of requests,
+and each Doc becomes JSON inside its zone.
 """
 import asyncio
 import json
@@ -21,8 +20,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, List, Optional
 
-from scripts.annotate.annotator import Annotator, sentence_problem
-from scripts.annotate.lines import Item
+from scripts.answering.annotator import Annotator, sentence_problem
+from scripts.answering.records import Item
+from scripts.machine import describe_cpu
 
 log = logging.getLogger("scripts.serve")
 WARMUP_TEXT = "Warm-up: Reuters reported from London that the European Commission met on Monday."
@@ -36,14 +36,16 @@ class NotReady(Exception):
     """The pipeline is still loading, failed to load, or the service is shutting down (503)."""
 
 
-class Pipeline:
-    """A loaded pipeline that answers a batch of texts as annotate writes them, minus the text itself:
+class RequestAnnotator:
+    """The service's Annotator: answers a batch of texts as annotate writes them, minus the text itself:
     {"ents": [{"start", "end", "label", "text"}]} and, on request, "sents": [{"start", "end"}]."""
 
     def __init__(self, model: str, *, code: Optional[str] = None, config: Optional[dict] = None, **annotator_kwargs):
-        self.annotator = Annotator(model, source="request", code=code, config=config, **annotator_kwargs)
-        from scripts.custom_functions import predicting_precision
+        # The model's stack is imported where the pipeline loads: the serve driver (Ray's too) imports this
+        # module and loads none.
+        from scripts.ner_model.precision import predicting_precision
 
+        self.annotator = Annotator(model, source="request", code=code, config=config, **annotator_kwargs)
         nlp = self.annotator.nlp
         self.max_length = nlp.max_length
         self.sentence_problem = sentence_problem(nlp)
@@ -66,6 +68,16 @@ class Pipeline:
         return answers
 
 
+def startup_line(annotator: RequestAnnotator, settings: dict) -> str:
+    """What a loaded service logs: the model, its pipeline and precision, the CPU, and `settings`."""
+    info = annotator.info
+    knobs = ", ".join(f"{key} {value}" for key, value in settings.items())
+    return (
+        f"Loaded {info['model']}: pipeline {info['pipeline']}, precision {info['precision']} "
+        f"on a CPU of {describe_cpu()}; {knobs}"
+    )
+
+
 @dataclass
 class Job:
     """One request waiting for its answers."""
@@ -78,21 +90,22 @@ class Job:
 
 
 class MicroBatcher:
-    """Queue and worker thread (see the module's docstring). `load` builds the Pipeline inside the
+    """Queue and worker thread (see the module's docstring). `load` builds the RequestAnnotator inside the
     worker thread; `on_batch(n_texts, seconds)` is told of every batch; `on_failure(error)` of a
     pipeline that did not load."""
 
     def __init__(
-        self, load: Callable[[], Pipeline], *, max_wait_ms: float = 0.0, max_batch_texts: int = 32, max_queue_texts: int = 1024,
-        on_batch: Callable[[int, float], None] = lambda n, s: None, on_failure: Callable[[BaseException], None] = lambda e: None,
+        self, load: Callable[[], RequestAnnotator], *, max_wait_ms: float = 0.0, max_batch_texts: int = 32,
+        max_queue_texts: int = 1024, on_batch: Callable[[int, float], None] = lambda n, s: None,
+        on_failure: Callable[[BaseException], None] = lambda e: None,
     ):
         if max_batch_texts < 1 or max_queue_texts < 1 or max_wait_ms < 0:
             raise ValueError("max_batch_texts and max_queue_texts: expected 1 or more; max_wait_ms: 0 or more")
         self.load, self.on_batch, self.on_failure = load, on_batch, on_failure
         self.max_wait = max_wait_ms / 1000
         self.max_batch_texts, self.max_queue_texts = max_batch_texts, max_queue_texts
-        self.pipeline: Optional[Pipeline] = None
-        self.error: Optional[BaseException] = None  # what loading the pipeline raised
+        self.annotator: Optional[RequestAnnotator] = None
+        self.error: Optional[BaseException] = None  # what loading the annotator raised
         self.ready = threading.Event()  # loaded and answered the warm-up text
         self.closing = False
         self.queued_texts = 0
@@ -113,7 +126,7 @@ class MicroBatcher:
 
     @property
     def info(self) -> dict:
-        return self.pipeline.info if self.ready.is_set() else {}
+        return self.annotator.info if self.ready.is_set() else {}
 
     @property
     def status(self) -> str:
@@ -139,8 +152,8 @@ class MicroBatcher:
 
     def _run(self) -> None:
         try:
-            self.pipeline = self.load()
-            self.pipeline([WARMUP_TEXT])
+            self.annotator = self.load()
+            self.annotator([WARMUP_TEXT])
         except BaseException as err:  # reported by /health and on_failure; the thread ends
             log.exception("The pipeline did not load")
             self.error = err
@@ -182,7 +195,7 @@ class MicroBatcher:
         sentences = any(job.sentences for job in jobs)
         start = time.perf_counter()
         try:
-            answers = self.pipeline(texts, sentences)
+            answers = self.annotator(texts, sentences)
         except Exception as err:
             if len(jobs) == 1:
                 log.exception("A request failed")

@@ -1,82 +1,46 @@
-"""The Annotator: a loaded pipeline that turns chunks of input Items into output lines, keeping memory flat.
+"""The Annotator: a loaded pipeline that turns chunks of Items into answer lines, keeping memory flat.
 
-Every engine runs Annotators (one in the process, one per worker process, one per Ray actor), so
-every engine annotates a chunk the same way. This module imports nothing else from the project but
-`lines`, so a Ray worker needs only spaCy and the model (the project's functions come as --code text).
+Every engine runs Annotators (annotate's: one in the process, one per worker process, one per Ray actor;
+serve's: one per replica), so every engine answers a text the same way.
 """
-import ctypes
-import hashlib
-import sys
-import types
+
 from contextlib import ExitStack
-from pathlib import Path
 from typing import List, Optional
 
-from scripts.annotate.lines import AnnotateError, Item, Result, doc_result, error_result
+from scripts.answering.project_code import load_code
+from scripts.answering.records import Item, Result, doc_result, error_result
+from scripts.machine import release_freed_memory
 
 # Texts a memory zone, and strings the zones may free before the pipeline is loaded anew
 # (docs/annotate.md, Memory, has what these were measured to cost and save).
 ZONE_TEXTS = 20_000
 RELOAD_STRINGS = 500_000
-# The functions a model folder's config may name (an installed package brings its own copy).
-DEFAULT_CODE = Path(__file__).resolve().parent.parent / "custom_functions.py"
-PROJECT_CODE_MODULE = "scripts.custom_functions"
 
 
-def code_module_name(source: str) -> str:
-    return f"annotate_code_{hashlib.sha256(source.encode('utf8')).hexdigest()[:16]}"
-
-
-def project_code_loaded(source: str) -> bool:
-    """Whether `source` is the project's scripts/custom_functions.py and that module is imported already."""
-    module = sys.modules.get(PROJECT_CODE_MODULE)
-    path = Path(getattr(module, "__file__", None) or "")
-    return module is not None and path.is_file() and path.read_text(encoding="utf8") == source
-
-
-def run_code(source: str) -> None:
-    """Run the source of a --code file (functions the model's config names, registered with spaCy) once a
-    process, as a module named after a digest of the source. It comes as text, so a Ray worker on
-    another machine needs no copy of the file. Any file given runs, even where a module of another
-    name registered the same functions before (the later registration wins, as with spaCy's --code);
-    only the project's own file is not run again where `scripts.custom_functions` is imported, so
-    its classes are not made twice."""
-    name = code_module_name(source)
-    if name in sys.modules or project_code_loaded(source):
-        return
-    module = types.ModuleType(name)
-    module.__file__ = f"<annotate --code: {name}>"
-    sys.modules[name] = module
-    try:
-        exec(compile(source, module.__file__, "exec"), module.__dict__)
-    except BaseException:
-        del sys.modules[name]
-        raise
+class AnswerError(Exception):
+    """What was asked of the pipeline cannot be done; the message says why."""
 
 
 def load_pipeline(model: str, code: Optional[str] = None, config: Optional[dict] = None):
+    """spacy.load(model) once `code`'s functions (scripts/answering/project_code.py) are registered."""
+    # spaCy is imported where a pipeline loads: a Ray driver imports this module and loads none.
     import spacy
 
-    if code:
-        run_code(code)
+    load_code(code)
     return spacy.load(model, config=config or {})
 
 
 def sentence_problem(nlp) -> Optional[str]:
-    """Why --sentences cannot be given for this pipeline (nothing in it sets sentence starts), or None."""
-    setters = [name for name in nlp.pipe_names if "token.is_sent_start" in nlp.get_pipe_meta(name).assigns or name == "parser"]
+    """Why sentences cannot be asked of this pipeline (nothing in it sets sentence starts), or None."""
+    setters = [
+        name for name in nlp.pipe_names if "token.is_sent_start" in nlp.get_pipe_meta(name).assigns or name == "parser"
+    ]
     if setters:
         return None
-    return f"--sentences needs a pipeline component that sets sentence starts (sentencizer, senter, parser); this one has {nlp.pipe_names}"
-
-
-def release_freed_memory() -> None:
-    """Hand the heap's free pages back to the OS (glibc's malloc_trim; elsewhere nothing): after a zone
-    frees its strings, glibc would otherwise keep its free fragments counted in the RSS."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):
-        pass
+    return (
+        "--sentences needs a pipeline component that sets sentence starts (sentencizer, senter, parser); "
+        f"this one has {nlp.pipe_names}"
+    )
 
 
 class Annotator:
@@ -91,13 +55,25 @@ class Annotator:
       word takes the tokenizer's slow path and zones cost much of the throughput;
     - once the zones have freed `reload_strings` strings the pipeline is loaded anew: the hash tables
       behind the vocab keep a deleted cell for each string a zone freed, which only a fresh vocab drops.
-    Zones and reloads change no output: the model and its settings are the same.
+    Zones and reloads change no output: the model and its settings are the same. `code`: the file of
+    functions the model's config names (scripts/answering/project_code.py), None for none.
     """
 
     def __init__(
-        self, model: str, *, source: str = "input", code: Optional[str] = None, config: Optional[dict] = None, gpu_id: int = -1,
-        sentences: bool = False, zone_texts: int = ZONE_TEXTS, warmup_texts: Optional[int] = None, reload_strings: int = RELOAD_STRINGS, threads: int = 0,
+        self,
+        model: str,
+        *,
+        source: str = "input",
+        code: Optional[str] = None,
+        config: Optional[dict] = None,
+        gpu_id: int = -1,
+        sentences: bool = False,
+        zone_texts: int = ZONE_TEXTS,
+        warmup_texts: Optional[int] = None,
+        reload_strings: int = RELOAD_STRINGS,
+        threads: int = 0,
     ):
+        # torch and spaCy are imported where a pipeline loads: a Ray driver imports this module and loads none.
         if threads > 0:
             import torch
 
@@ -119,7 +95,7 @@ class Annotator:
         self.texts_in_zone = 0
         self.zone: Optional[ExitStack] = None
         if sentences and sentence_problem(self.nlp):
-            raise AnnotateError(sentence_problem(self.nlp))
+            raise AnswerError(sentence_problem(self.nlp))
 
     def __call__(self, items: List[Item]) -> List[Result]:
         results: List[Optional[Result]] = [None] * len(items)

@@ -1,8 +1,8 @@
 """Load test over loopback: the batched service against the spaCy template's way, same model, same client.
 
-    python -m scripts.serve.load run MODEL --output docs/performance/serve_load.json [--n-requests 1000]
+    python -m scripts.serve.load_test run MODEL --output docs/performance/serve_load.json [--n-requests 1000]
         [--concurrency 1,8,32] [--soak-requests 100000] [--max-seconds 900]
-    python -m scripts.serve.load plain MODEL --port P   # the template's app alone
+    python -m scripts.serve.load_test plain MODEL --port P   # the template's app alone
 
 `run` tags the texts with nlp(text) alone first (the expected answers, and the direct call's latency),
 then starts each server as a subprocess on 127.0.0.1, sends `--n-requests` one-text requests at each
@@ -25,12 +25,21 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import aiohttp
+import httpx
+import torch
 import typer
+import uvicorn
+from fastapi import FastAPI
+from pydantic import BaseModel
 
 from scripts import cli
-from scripts.annotate.annotator import DEFAULT_CODE, load_pipeline
-from scripts.annotate.lines import doc_result
-from scripts.annotate.measure import rss_mb
+from scripts.answering.annotator import load_pipeline
+from scripts.answering.project_code import PROJECT_CODE
+from scripts.answering.records import doc_result
+from scripts.machine import cpu_info, rss_mb
+from scripts.ner_model.precision import precision_overrides, predicting_precision
+from scripts.synthetic_news import generate_texts
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 HOST = "127.0.0.1"
@@ -43,15 +52,9 @@ def answer_of(doc) -> dict:
 
 def plain_app(model: str, precision: Optional[str] = None, threads: int = 0):
     """The template's app: a plain `def` endpoint (run in FastAPI's thread pool) calling nlp(text)."""
-    import torch
-    from fastapi import FastAPI
-    from pydantic import BaseModel
-
-    from scripts.custom_functions import precision_overrides
-
     if threads:
         torch.set_num_threads(threads)
-    nlp = load_pipeline(model, DEFAULT_CODE.read_text(encoding="utf8"), precision_overrides(precision))
+    nlp = load_pipeline(model, str(PROJECT_CODE), precision_overrides(precision))
     server = FastAPI(title="nlp(text) per request")
 
     class Text(BaseModel):
@@ -73,8 +76,6 @@ def plain(
     model: str, port: int = typer.Option(8082, "--port"), precision: Optional[str] = typer.Option(None, "--precision"), threads: int = typer.Option(0, "--threads"),
 ) -> None:
     """Serve the template's app on 127.0.0.1:PORT."""
-    import uvicorn
-
     uvicorn.run(plain_app(model, precision, threads), host=HOST, port=port, log_level="warning", access_log=False)
 
 
@@ -89,8 +90,6 @@ def latency_figures(seconds: List[float]) -> dict:
 async def send_requests(url: str, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, deadline: float) -> dict:
     """`n_requests` one-text requests from `concurrency` clients, each on its own kept-alive connection (fewer
     requests if `deadline` passes); request i sends texts[i % len] and is checked against expected[i % len]."""
-    import aiohttp
-
     latencies: List[float] = []
     errors: Dict[str, int] = {}
     differing = 0
@@ -131,8 +130,6 @@ class Server:
     """A server subprocess on 127.0.0.1:`port`, ready once /health answers 200; SIGTERM when done."""
 
     def __init__(self, command: List[str], port: int, timeout: float = 600):
-        import httpx
-
         self.url = f"http://{HOST}:{port}"
         self.process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2])
         deadline = time.monotonic() + timeout
@@ -174,21 +171,20 @@ def run(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Both servers under the same load; the JSON has the figures, the ratios and the CPU."""
-    from scripts.benchmark.ceiling import cpu_info
-    from scripts.custom_functions import cpu_flags, cpu_kind, precision_overrides, predicting_precision
-    from scripts.synthetic_news import generate_texts
-
     levels = [int(c) for c in concurrency.split(",")]
     texts = [" ".join(words) for words in generate_texts(n_texts, seed)]
-    nlp = load_pipeline(model, DEFAULT_CODE.read_text(encoding="utf8"), precision_overrides(precision))
+    nlp = load_pipeline(model, str(PROJECT_CODE), precision_overrides(precision))
     expected, direct = [], []
     for text in texts:
         start = time.perf_counter()
         doc = nlp(text)
         direct.append(time.perf_counter() - start)
         expected.append(answer_of(doc))
+    cpu = cpu_info()
     report = {
-        "command": "python -m scripts.serve.load " + " ".join(sys.argv[1:]), "model": model, "precision": predicting_precision(nlp), "cpu_kind": cpu_kind(cpu_flags()), "cpu": cpu_info(), "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
+        "command": "python -m scripts.serve.load_test " + " ".join(sys.argv[1:]), "model": model,
+        "precision": predicting_precision(nlp), "cpu_kind": cpu["kind"], "cpu": cpu, "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
         "threads": threads or "torch's default", "max_wait_ms": max_wait_ms, "max_batch_texts": max_batch_texts,
         "n_texts": n_texts, "entities_expected": sum(len(a["ents"]) for a in expected), "client": "aiohttp, one kept-alive connection a client",
         "direct_nlp_call": latency_figures(direct), "servers": {},
@@ -197,7 +193,7 @@ def run(
     options = (["--precision", precision] if precision else []) + ["--threads", str(threads)]
     commands = {
         "batched": [sys.executable, "-m", "scripts.serve", model, "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--max-batch-texts", str(max_batch_texts), "--log-level", "warning", *options],
-        "plain": [sys.executable, "-m", "scripts.serve.load", "plain", model, "--port", str(port + 1), *options],
+        "plain": [sys.executable, "-m", "scripts.serve.load_test", "plain", model, "--port", str(port + 1), *options],
     }
     for name, command in commands.items():
         server = Server(command, port + (name == "plain"))
@@ -231,8 +227,6 @@ def batch_totals(url: str) -> tuple:
 
 def metric_values(url: str, *names: str) -> tuple:
     """Values of unlabelled metrics from the batched server's /metrics."""
-    import httpx
-
     lines = httpx.get(url + "/metrics").text.splitlines()
     return tuple(float(next(line.split()[1] for line in lines if line.startswith(name + " "))) for name in names)
 
