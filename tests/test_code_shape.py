@@ -1,6 +1,7 @@
 """The code's shape, read from the source (no module is imported): no import cycle among the modules under
 scripts/, counting imports inside functions, which run later but still tie the modules together; and no file
 there so long that it holds more than one job."""
+
 import ast
 from pathlib import Path
 from typing import Dict, List, Set
@@ -107,7 +108,11 @@ def test_the_graph_holds_relative_and_function_level_imports(tmp_path):
         (tmp_path / name).write_text(text)
     graph = import_graph(tmp_path / "pkg", root=tmp_path)
     assert graph == {
-        "pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.sub.c"}, "pkg.sub": set(), "pkg.sub.c": {"pkg.a"},
+        "pkg": {"pkg.a"},
+        "pkg.a": {"pkg.b"},
+        "pkg.b": {"pkg.sub.c"},
+        "pkg.sub": set(),
+        "pkg.sub.c": {"pkg.a"},
     }
     assert cycles(graph) == [["pkg.a", "pkg.b", "pkg.sub.c", "pkg.a"]]
 

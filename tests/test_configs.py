@@ -34,18 +34,18 @@ def test_spacy_debug_config(config, demo_corpus, tiny_transformer, capsys):
 
 
 def plain_spacy_train(config: Path, corpus: Path, transformer: Path, output: Path) -> list:
-    """`python -m spacy train` as a spaCy user runs it, on the CPU, 12 steps with the schedule fitted to them (as
+    """`python -m spacy train` as a spaCy user runs it, on the CPU, 30 steps with the schedule fitted to them (as
     the train step fits it to the epochs), through spaCy's own CLI in this process (a process would import the
-    stack again); the training log's lines: losses and dev scores at steps 0, 6 and 12."""
+    stack again); the training log's lines: losses and dev scores at steps 0, 15 and 30."""
     import spacy.cli
     from typer.testing import CliRunner
 
     log = output / "log.jsonl"
     result = CliRunner().invoke(spacy.cli.app, [
         "train", str(config), "--gpu-id", "-1", "--code", CODE, "--output", str(output), *corpus_paths(corpus),
-        "--paths.transformer", str(transformer), "--paths.train_log", str(log), "--training.max_steps", "24",
-        "--training.eval_frequency", "12", "--training.optimizer.learn_rate.total_steps", "24",
-        "--training.optimizer.learn_rate.initial_rate", "0.004", "--nlp.batch_size", "64",
+        "--paths.transformer", str(transformer), "--paths.train_log", str(log), "--training.max_epochs", "0",
+        "--training.max_steps", "30", "--training.eval_frequency", "15", "--nlp.batch_size", "64",
+        "--training.optimizer.learn_rate.total_steps", "30", "--training.optimizer.learn_rate.initial_rate", "0.006",
     ])
     assert result.exit_code == 0, result.output[-3000:] + repr(result.exception)
     return list(srsly.read_jsonl(log))
@@ -59,7 +59,7 @@ def test_plain_spacy_train_on_the_cpu_is_reproducible(config, demo_corpus, tiny_
     pipeline's at step 0, so the equality is not that of two runs that predict nothing."""
     first = plain_spacy_train(config, demo_corpus, tiny_transformer, tmp_path / "first")
     second = plain_spacy_train(config, demo_corpus, tiny_transformer, tmp_path / "second")
-    assert [line["step"] for line in first] == [0, 12, 24]
+    assert [line["step"] for line in first] == [0, 15, 30]
     assert first == second
     untrained, trained = first[0]["scores"]["ents_f"], first[-1]["scores"]["ents_f"]
     assert trained > untrained + 10, (untrained, trained)  # percent

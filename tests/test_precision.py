@@ -182,6 +182,7 @@ def test_int8_copies_send_no_telemetry(saved_pipeline, tmp_path, precision):
 import os, spacy
 forks = []
 os.register_at_fork(before=lambda: forks.append(1))
+import scripts.ner_model.architectures
 from scripts.ner_model.precision import calibrate_int8_static
 nlp = spacy.load({str(saved_pipeline)!r}, config={{{PRECISION!r}: {precision!r}}})
 if {precision!r} == "int8-static":

@@ -8,6 +8,7 @@ for each new shape (OpenVINO, int8-static) pays once per distinct shape (docs/pr
 Only the model's tokenizer is used; without --model-dir, a random DistilBERT of distilbert-base-uncased's shape
 is built, as the benchmark builds it.
 """
+
 import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -32,7 +33,9 @@ def round_up(n: int, multiple: int) -> int:
 def shape_counts(shapes: List[Tuple[int, int]]) -> dict:
     padded = [(round_up(rows, ROWS_MULTIPLE), round_up(pieces, PIECES_MULTIPLE)) for rows, pieces in shapes]
     return {
-        "batches": len(shapes), "distinct": len(set(shapes)), "distinct_padded_r4_p8": len(set(padded)),
+        "batches": len(shapes),
+        "distinct": len(set(shapes)),
+        "distinct_padded_r4_p8": len(set(padded)),
         "padded_share_of_work": 1 - sum(r * p for r, p in shapes) / sum(r * p for r, p in padded),
     }
 

@@ -7,6 +7,7 @@ pipeline's int8-static pays only on shapes seen before (docs/precision.md has th
 
 The copy is calibrated as benchmark.agreement calibrates one (--n-calibration, --seed).
 """
+
 import time
 from pathlib import Path
 from typing import Optional
@@ -24,8 +25,11 @@ from scripts.ner_model.precision import transformer_shim
 from scripts.ner_model.runtimes import import_openvino
 
 SETTINGS = [
-    {}, {"INFERENCE_PRECISION_HINT": "f32"}, {"SNIPPETS_MODE": "DISABLE"},
-    {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 1}, {"CPU_RUNTIME_CACHE_CAPACITY": 0},
+    {},
+    {"INFERENCE_PRECISION_HINT": "f32"},
+    {"SNIPPETS_MODE": "DISABLE"},
+    {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 1},
+    {"CPU_RUNTIME_CACHE_CAPACITY": 0},
 ]
 SHAPES = [(40, 25), (41, 25), (40, 26), (20, 50), (21, 51), (10, 100), (60, 17), (33, 31), (40, 25)]
 
@@ -48,7 +52,9 @@ def first_and_again(model_bytes: bytes, setting: dict, vocab_size: int, threads:
             times.append(1000 * (time.perf_counter() - start))
     new_shapes = len(SHAPES) - 1  # the last shape is the first again
     return {
-        "openvino_config": setting, "first_call_ms": first, "same_call_again_ms": again,
+        "openvino_config": setting,
+        "first_call_ms": first,
+        "same_call_again_ms": again,
         "mean_extra_ms_of_a_new_shape": (sum(first[:new_shapes]) - sum(again[:new_shapes])) / new_shapes,
         "mean_call_again_ms": sum(again) / len(again),
     }
@@ -68,8 +74,10 @@ def main(
     runs = []
     for setting in SETTINGS:
         runs.append(first_and_again(model_bytes, setting, vocab_size, threads))
-        msg.info(f"{setting}: a new shape +{runs[-1]['mean_extra_ms_of_a_new_shape']:.1f} ms, "
-                 f"a call {runs[-1]['mean_call_again_ms']:.1f} ms")
+        msg.info(
+            f"{setting}: a new shape +{runs[-1]['mean_extra_ms_of_a_new_shape']:.1f} ms, "
+            f"a call {runs[-1]['mean_call_again_ms']:.1f} ms"
+        )
     if output:
         report = {"what": __doc__.split("\n\n")[0], "shapes_rows_pieces": SHAPES, "runs": runs}
         machine = {"cpu": cpu_info(), "threads": threads}

@@ -5,6 +5,7 @@ inside the forward passes; the medians of 3 passes. docs/performance.md has the 
 
     python -m scripts.benchmark.pipeline_share MODEL --precisions int8,int8-static -o FILE.json
 """
+
 import statistics
 import time
 from contextlib import contextmanager
@@ -76,7 +77,8 @@ def main(
         with nlp.select_pipes(disable=["sentencizer", "ner"]):
             alone = passes(nlp, texts)
         results[precision] = {
-            "whole_pipeline": whole, "transformer_component_alone": alone,
+            "whole_pipeline": whole,
+            "transformer_component_alone": alone,
             "forward_share_of_whole": whole["forward_s"] / whole["total_s"],
         }
         msg.info(precision, results[precision])

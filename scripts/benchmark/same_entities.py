@@ -8,6 +8,7 @@ once; it counts the texts whose entities differ (the bar: none). docs/precision.
 
 int8-static is calibrated first, as benchmark.agreement calibrates it (--n-calibration, --seed).
 """
+
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
