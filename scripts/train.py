@@ -1,5 +1,5 @@
 """Check the GPU and the transformer, then run spaCy's own `python -m spacy train`, in this process
-(a second one would import the whole stack again: about 11 s on 2 cores).
+(a second one would import the whole stack again: docs/tests.md#where-the-time-goes).
 
 The checks turn what would be a traceback minutes in (no CUDA, an unreachable hub) into advice up
 front. Mixed precision is off in the config, since thinc's grad scaler refuses a CPU; for a GPU run

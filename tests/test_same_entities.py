@@ -4,12 +4,12 @@ CPUs without native bf16: slower, the same code). The model is the tests' traine
 invented news sentences of CoNLL-2003's lengths; int8-static is calibrated on its training Docs.
 """
 import random
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
 
+from scripts.benchmark.same_entities import differences, entities, in_threads
 from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
 from scripts.ner_model.runtimes import has_onnxruntime, has_openvino
 from scripts.optimizer import create_torch_adam
@@ -26,10 +26,6 @@ PRECISIONS = [
 TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]
 
 
-def entities(doc):
-    return [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
-
-
 @pytest.fixture(scope="module", params=PRECISIONS)
 def loaded(request, tiny_pipeline, demo_corpus):
     """The pipeline in one precision and each text's entities when it is tagged alone."""
@@ -42,20 +38,9 @@ def loaded(request, tiny_pipeline, demo_corpus):
     return nlp, alone
 
 
-def differences(found, expected):
-    return [i for i, (ours, theirs) in enumerate(zip(found, expected)) if ours != theirs]
-
-
-def in_threads(nlp, texts=TEXTS, n_threads=8, n_calls=1000):
-    order = [i % len(texts) for i in range(n_calls)]
-    random.Random(0).shuffle(order)
-    with ThreadPoolExecutor(n_threads) as pool:
-        return order, list(pool.map(lambda i: entities(nlp(texts[i])), order))
-
-
 def test_threads_get_what_a_call_alone_gets(loaded):
     nlp, alone = loaded
-    order, found = in_threads(nlp)
+    order, found = in_threads(nlp, TEXTS)
     assert differences(found, [alone[i] for i in order]) == []
 
 

@@ -28,6 +28,9 @@ MatMulInteger; fp16 and bf16 on a GPU) divided by the model's FLOPs per word
 (see `ceiling.flops_per_sequence`). Ratios to `hf` and `hf-sorted` and the issue's targets are in
 the table and the JSON, with the CPU's model name and flags and torch's thread count.
 
+`python -m scripts.benchmark.accuracy` trains the reference notebook's recipe and the project's on real
+data and a real encoder and scores both per epoch (docs/accuracy.md); `python -m scripts.benchmark.precision_bars`
+measures both accuracy bars and the speed of each precision on a trained pipeline (docs/precision.md).
 `python -m scripts.benchmark.agreement` trains the same pipeline briefly and reports, per precision,
 tag agreement with fp32 and F1 (`agreement`). `python -m scripts.benchmark.profile` splits the two
 training steps into forward, backward, clipping and optimizer (`profile`). `python -m scripts.benchmark.forward`
@@ -37,7 +40,8 @@ Modules: `ceiling` (FLOPs and the GEMM probe), `inputs` (text, the random model,
 precision), `systems` (what is measured, one system per child process), `report` (ratios, targets, table),
 `__main__` (the CLI that runs them all), `agreement` (accuracy per precision on a trained model), `profile`
 (where a training step's time goes), `forward` (the transformer alone per precision: the most of the
-ceiling a pipeline on these kernels could reach). Tools behind single figures of docs/: `same_entities`
+ceiling a pipeline on these kernels could reach), `accuracy` (the notebook's recipe against the project's),
+`precision_bars` (both bars per precision). Tools behind single figures of docs/: `same_entities`
 (the same-entities checks on a trained pipeline), `pipeline_share` (the pipeline's time besides the forward
 pass), `batch_shapes` (the forward batches' distinct shapes), `openvino_shapes` (what a new batch shape
 costs int8-static).

@@ -4,15 +4,8 @@ A random transformer gives near-tied logits, so rounding flips its tags by chanc
 This trains the benchmark's pipeline (distilbert-base's shape) briefly on invented CoNLL-like
 sentences until its dev F1 (fp32) reaches `target_f1` or `max_seconds` run out, saves it, and loads
 it once per precision: tag agreement with fp32 on held-out sentences, and each precision's F1.
-A precision may be the default only with agreement >= 99.5% (and, on the demo's test set,
-F1 within 0.3 points of fp32: `python -m scripts.evaluate ... --precision`). With the defaults, on a
-2-core AVX2 CPU, one run reached dev F1 0.902 at epoch 19 (~21 minutes; docs/performance/agreement.json)
-and a later one plateaued at 0.86-0.885 over epochs 17-36 (avx2_agreement_36epochs.json): on 150 dev
-sentences 0.9 lies within the plateau's spread. A larger `--n-train` gives a superset of the smaller
-training set: one epoch more on 2,048 sentences took that pipeline to 0.936 (avx2_agreement_f09_int8.json).
-On a 2-core AMX Xeon, `--n-train 2048` from the start (lr 1e-4, training in bf16) reached 0.933 at epoch 5,
-in 16 minutes (amx_agreement.json): the quicker route. 2e-4 did not learn. On a 2-core AVX512-BF16 EPYC
-(Zen 5) the same command reached 0.943 at epoch 6, in 7 minutes (avx512_bf16_agreement.json).
+The bar a precision must pass to be a CPU kind's default, the runs and their commands:
+docs/precision.md#the-accuracy-bar. A larger `--n-train` gives a superset of the smaller training set.
 """
 import os
 import random

@@ -1,8 +1,8 @@
 """What is measured: each system's inference or training on the same inputs, one per fresh process.
 
 `measure` and `measure_ceiling` run in a child process (`__main__.in_child`), so the peak memory
-each reports is its own. Over 300 lines: every system's step is here beside the others, so that
-what each one times can be compared line by line.
+each reports is its own. Every system's step is here beside the others, so that what each one times
+can be compared line by line.
 """
 import functools
 import os
@@ -27,7 +27,7 @@ TRAINING_PRECISION = "components.transformer.model.training_precision"
 # Untimed training batches before the clock starts, for both systems. spaCy's Language.update calls each
 # component's finish_update right after that component's own update, so the transformer's optimizer step
 # for a batch runs at the next update, once the NER has backpropagated into it: the first update leaves the
-# transformer's Adam state unallocated (~2.7 s at distilbert-base's size), the second allocates it.
+# transformer's Adam state unallocated, the second allocates it (seconds at distilbert-base's size).
 TRAINING_WARM_UP = 2
 NOTES: Dict[str, object] = {}  # what a system reports besides its timing (this process measures one system)
 

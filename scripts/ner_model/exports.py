@@ -21,7 +21,7 @@ def quantize_rows(model):
     """The fp32 ONNX graph with each MatMul by a constant weight made int8, activations quantized per row.
 
     ONNX Runtime's dynamic quantization takes one activation scale for the whole batch (padding
-    included), so a text's entities changed with its batch-mates (7 of 1,000 sentences). Here every
+    included), so a text's entities changed with its batch-mates (docs/precision.md). Here every
     row (one word piece of one text) gets its own scale, so a text's result does not depend on what
     else is in the batch. Weights: int8 per output column, symmetric. Activations: symmetric per row,
     stored as 64 + round(x / scale) in 1..127 (absmax / 63 a step): 7 bits, because AVX2 without VNNI

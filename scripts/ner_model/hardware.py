@@ -11,9 +11,8 @@ from .runtimes import has_onnxruntime
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "int8-static")
 TRAINING_PRECISIONS = ("auto", "fp32", "bf16")
 
-# "auto" per CPU kind: the fastest precision that passed the accuracy bar (tag agreement >= 99.5%, test F1
-# within 0.3 of fp32) and gives a text the same entities alone or in any batch, on that kind. Kinds not
-# measured run fp32.
+# "auto" per CPU kind: the fastest precision that passed the accuracy bar (docs/precision.md#the-accuracy-bar)
+# and gives a text the same entities alone or in any batch, on that kind. Kinds not measured run fp32.
 AUTO_PRECISION = {"avx2": "int8", "avx512_bf16": "int8", "amx": "int8"}
 # training_precision "auto" per CPU kind: bf16 autocast where it was measured faster than fp32 with the same
 # dev F1; other kinds train in fp32.
