@@ -6,6 +6,7 @@ the wheel: its modules import each other relatively and nothing else from here.
 it finds the module): the step's imports then run without the garbage collector, and `cli.run` turns it
 back on with the imported stack frozen (scripts/cli.py says why). Nothing here changes what a step writes.
 """
+
 import sys
 
 if sys.argv[:1] == ["-m"]:

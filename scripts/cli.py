@@ -1,4 +1,5 @@
 """How each step runs as a process: `python -m scripts.NAME` ends in `run(...)`."""
+
 import atexit
 import gc
 from typing import Callable, Union

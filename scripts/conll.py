@@ -8,13 +8,27 @@ all become IOB2, read as conlleval reads them.
 spaCy is imported where Docs are made or read, not here: writing CoNLL text (the demo's data) needs
 none of it, and importing it costs seconds, as thinc imports torch (docs/tests.md#where-the-time-goes).
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, AbstractSet, Collection, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    TYPE_CHECKING,
+    AbstractSet,
+    Collection,
+    Dict,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc
@@ -68,7 +82,9 @@ def expected_tags(labels: Optional[Collection[str]]) -> str:
     return f"expected O, or {', '.join(p + '-' for p in PREFIXES)} followed by {types}"
 
 
-def read_tags(raw_tags: Sequence[str], where: Sequence[str], labels: Optional[Collection[str]] = None) -> Tuple[List[str], int]:
+def read_tags(
+    raw_tags: Sequence[str], where: Sequence[str], labels: Optional[Collection[str]] = None
+) -> Tuple[List[str], int]:
     """Read IOB1, IOB2, BILOU or IOBES tags as conlleval does: an entity opens at `B-`, `S-`/`U-`, or at
     any tag of another type than the one before, or after `O` or an `E-`/`L-`/`S-`/`U-` tag.
 
@@ -204,7 +220,9 @@ def iob2_tags(doc: Doc) -> List[str]:
     """The Doc's entities as one IOB2 tag per token."""
     from spacy.training import biluo_to_iob, offsets_to_biluo_tags
 
-    return biluo_to_iob(offsets_to_biluo_tags(doc, [(e.start_char, e.end_char, e.label_) for e in doc.ents], missing="O"))
+    return biluo_to_iob(
+        offsets_to_biluo_tags(doc, [(e.start_char, e.end_char, e.label_) for e in doc.ents], missing="O")
+    )
 
 
 def split_by_sentences(doc: Doc, values: Sequence) -> List[list]:

@@ -5,6 +5,7 @@ are the data's (or those --labels lists); documents come from the source's marke
 starts (CoNLL-2003's, for the hub copy without markers), or else each sentence stands alone, unless
 --unmarked-documents grouped says the source is ordered text.
 """
+
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -17,7 +18,17 @@ from tqdm import tqdm
 from wasabi import msg
 
 from scripts import cli
-from scripts.conll import DOCSTART, ConllError, ConllSplit, Document, entity_counts, parse_labels, read_conll_file, sentences_to_docs, tag_scheme
+from scripts.conll import (
+    DOCSTART,
+    ConllError,
+    ConllSplit,
+    Document,
+    entity_counts,
+    parse_labels,
+    read_conll_file,
+    sentences_to_docs,
+    tag_scheme,
+)
 from scripts.dataset import HF_SPLITS, class_label_types, hf_splits, load_hf_dataset
 
 SPLITS = ("train", "dev", "test")
@@ -39,7 +50,10 @@ def find_split_file(conll_dir: Path, split: str, name: Optional[str] = None) -> 
     if not found:
         raise ConllError(str(conll_dir), f"missing {split} split: expected a file named {' or '.join(names)}")
     if len(found) > 1:
-        raise ConllError(str(conll_dir), f"both {found[0].name} and {found[1].name} found for the {split} split: name one with --{split}-file")
+        raise ConllError(
+            str(conll_dir),
+            f"both {found[0].name} and {found[1].name} found for the {split} split: name one with --{split}-file",
+        )
     return found[0]
 
 
@@ -50,11 +64,17 @@ def cut_into_documents(split: ConllSplit, starts: Sequence[int]) -> ConllSplit:
     return split._replace(documents=[sentences[start:end] for start, end in zip(starts, ends)], markers=len(starts))
 
 
-def file_splits(conll_dir: Path, file_names: Dict[str, Optional[str]], labels: Optional[Sequence[str]] = None) -> Dict[str, ConllSplit]:
-    return {split: read_conll_file(find_split_file(conll_dir, split, file_names.get(split)), labels) for split in SPLITS}
+def file_splits(
+    conll_dir: Path, file_names: Dict[str, Optional[str]], labels: Optional[Sequence[str]] = None
+) -> Dict[str, ConllSplit]:
+    return {
+        split: read_conll_file(find_split_file(conll_dir, split, file_names.get(split)), labels) for split in SPLITS
+    }
 
 
-def document_boundaries(splits: Dict[str, ConllSplit], document_starts: Optional[dict], unmarked_documents: str = "sentences") -> Dict[str, str]:
+def document_boundaries(
+    splits: Dict[str, ConllSplit], document_starts: Optional[dict], unmarked_documents: str = "sentences"
+) -> Dict[str, str]:
     """Cut unmarked splits at the known document starts where their sentence counts are those the starts
     were measured on (CoNLL-2003's, by default), else make each sentence a document or keep the split
     as one ordered document, as `unmarked_documents` says; say for each split where its documents came from."""
@@ -73,7 +93,9 @@ def document_boundaries(splits: Dict[str, ConllSplit], document_starts: Optional
             continue
         found[split] = UNMARKED[unmarked_documents]
         if found[split] == ALONE:
-            splits[split] = data._replace(documents=[[sentence] for document in data.documents for sentence in document])
+            splits[split] = data._replace(
+                documents=[[sentence] for document in data.documents for sentence in document]
+            )
     return found
 
 
@@ -135,14 +157,27 @@ def convert(
 
 
 def write_splits(
-    splits: Dict[str, ConllSplit], output_dir: Path, n_sents: int, source: str, document_starts: Optional[dict] = None,
-    unmarked_documents: str = "sentences", labels: Optional[Sequence[str]] = None, labels_from: str = FROM_TAGS,
+    splits: Dict[str, ConllSplit],
+    output_dir: Path,
+    n_sents: int,
+    source: str,
+    document_starts: Optional[dict] = None,
+    unmarked_documents: str = "sentences",
+    labels: Optional[Sequence[str]] = None,
+    labels_from: str = FROM_TAGS,
 ) -> dict:
     """`labels`: the entity types to name in stats.json (by default the types the splits hold)."""
     boundaries = document_boundaries(splits, document_starts, unmarked_documents)
     if labels is None:
         labels = sorted({t for data in splits.values() for t in entity_counts(data.documents)})
-    stats = {"source": source, "labels": list(labels), "labels_from": labels_from, "n_sents": n_sents, "unmarked_documents": unmarked_documents, "splits": {}}
+    stats = {
+        "source": source,
+        "labels": list(labels),
+        "labels_from": labels_from,
+        "n_sents": n_sents,
+        "unmarked_documents": unmarked_documents,
+        "splits": {},
+    }
     # English's vocab as spacy.blank("en") makes it (the same DocBin bytes), without a Language: making one loads
     # every package's spaCy entry points, spacy-transformers and transformers among them, which takes seconds
     # (docs/tests.md#where-the-time-goes).
@@ -180,7 +215,9 @@ def print_stats(stats: dict) -> None:
         ("tags repaired (I- opening)", [s["tags_repaired"] for s in splits.values()]),
         ("tag scheme", [s["tag_scheme"] for s in splits.values()]),
     ]
-    msg.table([(name, *values) for name, values in rows], header=("", *splits), aligns=("l", "r", "r", "r"), divider=True)
+    msg.table(
+        [(name, *values) for name, values in rows], header=("", *splits), aligns=("l", "r", "r", "r"), divider=True
+    )
     msg.info(f"{len(stats['labels'])} entity types, from {stats['labels_from']}: {', '.join(stats['labels'])}")
     for split, figures in splits.items():
         if figures["document_boundaries"] == GROUPED:
@@ -199,17 +236,41 @@ def print_stats(stats: dict) -> None:
 
 def main(
     output_dir: Path = typer.Argument(..., help="Where train.spacy, dev.spacy, test.spacy and stats.json go"),
-    n_sents: int = typer.Option(10, "--n-sents", "-n", min=1, help="At most this many consecutive sentences of a document per Doc"),
+    n_sents: int = typer.Option(
+        10, "--n-sents", "-n", min=1, help="At most this many consecutive sentences of a document per Doc"
+    ),
     conll_dir: str = typer.Option("", "--conll-dir", help="Folder of CoNLL files; when set, --dataset is not used"),
-    dataset: str = typer.Option("lhoestq/conll2003", "--dataset", help="Hugging Face dataset id or local dataset folder, read when --conll-dir is not set"),
-    labels: str = typer.Option("", "--labels", help="The only entity types allowed, split by commas or spaces ('': the data's own)"),
-    unmarked_documents: str = typer.Option("sentences", "--unmarked-documents", help="A source without documents: 'sentences' (each alone) or 'grouped' (ordered text)"),
-    tokens_column: str = typer.Option("", "--tokens-column", help="The dataset's tokens column ('': tokens, words, or the only list of strings)"),
-    tags_column: str = typer.Option("", "--tags-column", help="The dataset's tags column ('': ner_tags, tags, ner, labels, or the only other list)"),
-    train_file: Optional[str] = typer.Option(None, "--train-file", help="Name of the train file (default: eng.train or train.txt)"),
-    dev_file: Optional[str] = typer.Option(None, "--dev-file", help="Name of the dev file (default: eng.testa or valid.txt)"),
-    test_file: Optional[str] = typer.Option(None, "--test-file", help="Name of the test file (default: eng.testb or test.txt)"),
-    expected_figures: str = typer.Option("", "--expected-figures", help="JSON of the figures the source must give (scripts/data/conll2003_figures.json)"),
+    dataset: str = typer.Option(
+        "lhoestq/conll2003",
+        "--dataset",
+        help="Hugging Face dataset id or local dataset folder, read when --conll-dir is not set",
+    ),
+    labels: str = typer.Option(
+        "", "--labels", help="The only entity types allowed, split by commas or spaces ('': the data's own)"
+    ),
+    unmarked_documents: str = typer.Option(
+        "sentences",
+        "--unmarked-documents",
+        help="A source without documents: 'sentences' (each alone) or 'grouped' (ordered text)",
+    ),
+    tokens_column: str = typer.Option(
+        "", "--tokens-column", help="The dataset's tokens column ('': tokens, words, or the only list of strings)"
+    ),
+    tags_column: str = typer.Option(
+        "", "--tags-column", help="The dataset's tags column ('': ner_tags, tags, ner, labels, or the only other list)"
+    ),
+    train_file: Optional[str] = typer.Option(
+        None, "--train-file", help="Name of the train file (default: eng.train or train.txt)"
+    ),
+    dev_file: Optional[str] = typer.Option(
+        None, "--dev-file", help="Name of the dev file (default: eng.testa or valid.txt)"
+    ),
+    test_file: Optional[str] = typer.Option(
+        None, "--test-file", help="Name of the test file (default: eng.testb or test.txt)"
+    ),
+    expected_figures: str = typer.Option(
+        "", "--expected-figures", help="JSON of the figures the source must give (scripts/data/conll2003_figures.json)"
+    ),
     document_starts: str = typer.Option(
         "scripts/data/conll2003_document_starts.json",
         "--document-starts",

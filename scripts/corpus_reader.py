@@ -38,9 +38,16 @@ class GoldSentencesCorpus(Corpus):
 
 @spacy.registry.readers("ner_distilbert.GoldSentencesCorpus.v1")
 def create_gold_sentences_corpus(
-    path: Optional[Path], *, limit: int = 0, max_length: int = 0, shuffle: bool = False, augmenter: Optional[Callable] = None
+    path: Optional[Path],
+    *,
+    limit: int = 0,
+    max_length: int = 0,
+    shuffle: bool = False,
+    augmenter: Optional[Callable] = None,
 ) -> GoldSentencesCorpus:
     """spacy.Corpus.v1's settings but gold_preproc: Docs stay whole, as the DocBin holds them."""
     if path is None or not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such DocBin: expected the output of the corpus step (python -m scripts.corpus)")
+        raise FileNotFoundError(
+            f"{path}: no such DocBin: expected the output of the corpus step (python -m scripts.corpus)"
+        )
     return GoldSentencesCorpus(path, limit=limit, max_length=max_length, shuffle=shuffle, augmenter=augmenter)

@@ -1,6 +1,7 @@
 """Score evaluate's saved test predictions with seqeval and demand that spaCy's Scorer, seqeval and
 metrics/test.json agree on every figure. Reads two DocBins: no model, no GPU.
 """
+
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +16,12 @@ from scripts.scoring import TOLERANCE, crosscheck, read_predictions, sentence_ta
 def print_table(result: dict) -> None:
     ours, theirs = result["spacy"], result["seqeval"]
     rows = [
-        (t, *(f"{ours['per_type'][t][k]:.4f}" for k in "prf"), *(f"{theirs['per_type'][t][k]:.4f}" for k in "prf"), theirs["per_type"][t]["support"])
+        (
+            t,
+            *(f"{ours['per_type'][t][k]:.4f}" for k in "prf"),
+            *(f"{theirs['per_type'][t][k]:.4f}" for k in "prf"),
+            theirs["per_type"][t]["support"],
+        )
         for t in theirs["per_type"]
         if t in ours["per_type"]
     ]
@@ -27,10 +33,18 @@ def print_table(result: dict) -> None:
 
 def main(
     gold_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Gold test DocBin (corpus/test.spacy)"),
-    predicted_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="evaluate's predicted Docs (metrics/test_predictions.spacy)"),
-    reported_path: Optional[Path] = typer.Option(None, "--reported", help="Scores from evaluate (metrics/test.json) that must agree too"),
-    output: Path = typer.Option(Path("metrics/crosscheck.json"), "--output", "-o", help="Both scorers' figures as JSON"),
-    conll_path: Path = typer.Option(Path("metrics/test_predictions.conll"), "--conll", help="Token, gold and predicted tag per line"),
+    predicted_path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="evaluate's predicted Docs (metrics/test_predictions.spacy)"
+    ),
+    reported_path: Optional[Path] = typer.Option(
+        None, "--reported", help="Scores from evaluate (metrics/test.json) that must agree too"
+    ),
+    output: Path = typer.Option(
+        Path("metrics/crosscheck.json"), "--output", "-o", help="Both scorers' figures as JSON"
+    ),
+    conll_path: Path = typer.Option(
+        Path("metrics/test_predictions.conll"), "--conll", help="Token, gold and predicted tag per line"
+    ),
 ) -> None:
     try:
         examples = read_predictions(gold_path, predicted_path)
@@ -44,7 +58,11 @@ def main(
     print(result["seqeval"]["report"])
     print_table(result)
     if not result["agree"]:
-        msg.fail(f"spaCy and seqeval disagree on {len(result['mismatches'])} figure(s)", "\n".join(result["mismatches"]), exits=1)
+        msg.fail(
+            f"spaCy and seqeval disagree on {len(result['mismatches'])} figure(s)",
+            "\n".join(result["mismatches"]),
+            exits=1,
+        )
     msg.good(
         f"spaCy, seqeval{' and ' + str(reported_path) if reported_path else ''} agree on every figure within {TOLERANCE:g} "
         f"({result['sentences']} sentences, {result['tokens']} tokens): F {result['spacy']['f']:.4f}. Wrote {output} and {conll_path}"

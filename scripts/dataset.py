@@ -4,6 +4,7 @@ corpus step's splits: a tokens column and a tags column, tags as `ClassLabel` id
 The columns are found by name (`tokens`, `ner_tags`, ...) or as the only one of their kind, unless
 named; the label names come from the tags' `ClassLabel` feature.
 """
+
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -47,10 +48,16 @@ def is_strings(feature) -> bool:
 
 
 def is_tags(feature) -> bool:
-    return type(feature).__name__ == "ClassLabel" or is_strings(feature) or str(getattr(feature, "dtype", "")).startswith(("int", "uint"))
+    return (
+        type(feature).__name__ == "ClassLabel"
+        or is_strings(feature)
+        or str(getattr(feature, "dtype", "")).startswith(("int", "uint"))
+    )
 
 
-def pick_column(features: dict, named: str, preferred: Sequence[str], fits, kind: str, where: str, option: str, exclude: str = "") -> str:
+def pick_column(
+    features: dict, named: str, preferred: Sequence[str], fits, kind: str, where: str, option: str, exclude: str = ""
+) -> str:
     """`named` if set (it must exist), else the first `preferred` name that fits, else the only column that fits."""
     if named:
         if named not in features:
@@ -62,7 +69,9 @@ def pick_column(features: dict, named: str, preferred: Sequence[str], fits, kind
             return name
     if len(fitting) != 1:
         found = ", ".join(fitting) or "none"
-        raise ConllError(where, f"cannot tell which column holds the {kind} (lists that could: {found}): name it with {option}")
+        raise ConllError(
+            where, f"cannot tell which column holds the {kind} (lists that could: {found}): name it with {option}"
+        )
     return fitting[0]
 
 
@@ -84,7 +93,10 @@ def tag_names(features: dict, tags_column: str) -> Optional[Tuple[str, ...]]:
 
 
 def read_hf_split(
-    rows: Iterable[dict], names: Optional[Sequence[str]], where: str, columns: Tuple[str, str] = ("tokens", "ner_tags"),
+    rows: Iterable[dict],
+    names: Optional[Sequence[str]],
+    where: str,
+    columns: Tuple[str, str] = ("tokens", "ner_tags"),
     labels: Optional[Sequence[str]] = None,
 ) -> ConllSplit:
     """Documents from dataset rows: tokens, and tags as ids into `names` (or as strings when `names` is None).
@@ -110,7 +122,9 @@ def read_hf_split(
         if names is not None:
             bad = [t for t in raw if not 0 <= t < len(names)]
             if bad:
-                raise ConllError(place, f"tag id {bad[0]}: expected an id from 0 to {len(names) - 1} ({', '.join(names)})")
+                raise ConllError(
+                    place, f"tag id {bad[0]}: expected an id from 0 to {len(names) - 1} ({', '.join(names)})"
+                )
             raw = [names[t] for t in raw]
         tags, repaired = read_tags(raw, [f"{place}, token {i}" for i in range(len(tokens))], labels)
         prefixes.update(tag_prefixes(raw))
@@ -122,11 +136,18 @@ def read_hf_split(
 
 
 def hf_splits(
-    dataset_dict, name: str, tokens_column: str = "", tags_column: str = "", labels: Optional[Sequence[str]] = None,
+    dataset_dict,
+    name: str,
+    tokens_column: str = "",
+    tags_column: str = "",
+    labels: Optional[Sequence[str]] = None,
 ) -> Dict[str, ConllSplit]:
     for split, hf_split in HF_SPLITS.items():
         if hf_split not in dataset_dict:
-            raise ConllError(f"dataset {name}", f"missing {split} split: expected a split named {hf_split!r}, found {', '.join(dataset_dict)}")
+            raise ConllError(
+                f"dataset {name}",
+                f"missing {split} split: expected a split named {hf_split!r}, found {', '.join(dataset_dict)}",
+            )
     splits = {}
     for split, hf_split in HF_SPLITS.items():
         dataset, where = dataset_dict[hf_split], f"dataset {name}, split {hf_split}"
@@ -143,5 +164,9 @@ def class_label_types(dataset_dict, tokens_column: str = "", tags_column: str = 
     names = tag_names(features, tags_column)
     if names is None:
         return None
-    origin = "the dataset's tag names" if getattr(sequence_feature(features[tags_column]), "names", None) else "CoNLL-2003's tag ids (the dataset names none)"
+    origin = (
+        "the dataset's tag names"
+        if getattr(sequence_feature(features[tags_column]), "names", None)
+        else "CoNLL-2003's tag ids (the dataset names none)"
+    )
     return sorted({tag.partition("-")[2] for tag in names if tag != "O"}), origin

@@ -5,6 +5,7 @@ By default CoNLL-2003's four types in its layout (IOB2, document markers). `--la
 and `--scheme bilou` write other data of the same kind, e.g. WNUT-17's: a token and a tag split by a
 tab, sentences without documents.
 """
+
 from pathlib import Path
 from typing import Sequence
 
@@ -19,8 +20,13 @@ FILES = {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"}
 
 
 def make_demo_data(
-    output_dir: Path, n_train_docs: int, n_eval_docs: int, seed: int,
-    labels: Sequence[str] = CONLL_TYPES, layout: str = "conll2003", scheme: str = "iob2",
+    output_dir: Path,
+    n_train_docs: int,
+    n_eval_docs: int,
+    seed: int,
+    labels: Sequence[str] = CONLL_TYPES,
+    layout: str = "conll2003",
+    scheme: str = "iob2",
 ) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     sizes = {"train": n_train_docs, "dev": n_eval_docs, "test": n_eval_docs}
@@ -38,7 +44,9 @@ def main(
     n_eval_docs: int = typer.Option(15, help="Documents in valid.txt and in test.txt"),
     seed: int = typer.Option(0, help="Random seed; the same seed writes the same files"),
     labels: str = typer.Option(" ".join(CONLL_TYPES), help="Entity types, split by commas or spaces"),
-    layout: str = typer.Option("conll2003", help=f"One of {', '.join(LAYOUTS)}: CoNLL-2003's columns and documents, or token<TAB>tag"),
+    layout: str = typer.Option(
+        "conll2003", help=f"One of {', '.join(LAYOUTS)}: CoNLL-2003's columns and documents, or token<TAB>tag"
+    ),
     scheme: str = typer.Option("iob2", help=f"Tag scheme: one of {', '.join(SCHEMES)}"),
 ) -> None:
     make_demo_data(output_dir, n_train_docs, n_eval_docs, seed, parse_labels(labels) or CONLL_TYPES, layout, scheme)

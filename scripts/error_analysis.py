@@ -24,6 +24,7 @@ same cell. Every gold entity is in exactly one cell of its label's row, every pr
 exactly one cell of its label's column, so a row adds up to the gold entities of that label and a
 column to the predicted ones; the diagonal's same-span counts are spaCy's true positives per label.
 """
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -33,7 +34,14 @@ from spacy.training import Example
 
 Entity = Tuple[int, int, str]  # token start, token end, label
 
-CORRECT, TYPE, BOUNDARY, BOUNDARY_TYPE, MISSED, SPURIOUS = "correct", "type", "boundary", "boundary+type", "missed", "spurious"
+CORRECT, TYPE, BOUNDARY, BOUNDARY_TYPE, MISSED, SPURIOUS = (
+    "correct",
+    "type",
+    "boundary",
+    "boundary+type",
+    "missed",
+    "spurious",
+)
 KINDS = (CORRECT, TYPE, BOUNDARY, BOUNDARY_TYPE, MISSED, SPURIOUS)
 ERROR_KINDS = KINDS[1:]
 KIND_HELP = {
@@ -80,7 +88,9 @@ def match_entities(gold: Sequence[Entity], predicted: Sequence[Entity], doc: int
             outcomes.append(Outcome(CORRECT if g[2] == p[2] else TYPE, doc, g, p))
             paired_gold.add(g)
             paired_predicted.add(p)
-    candidates = [(g, p) for g in gold if g not in paired_gold for p in predicted if p not in paired_predicted and overlap(g, p)]
+    candidates = [
+        (g, p) for g in gold if g not in paired_gold for p in predicted if p not in paired_predicted and overlap(g, p)
+    ]
     candidates.sort(key=lambda gp: (gp[0][2] != gp[1][2], -overlap(*gp), gp[0][:2], gp[1][:2]))
     for g, p in candidates:
         if g not in paired_gold and p not in paired_predicted:
@@ -98,7 +108,11 @@ def entities(doc: Doc) -> List[Entity]:
 
 def match_examples(examples: Iterable[Example]) -> List[Outcome]:
     """Every Outcome of every Example (gold = eg.reference, predicted = eg.predicted, same tokens)."""
-    return [o for i, eg in enumerate(examples) for o in match_entities(entities(eg.reference), entities(eg.predicted), doc=i)]
+    return [
+        o
+        for i, eg in enumerate(examples)
+        for o in match_entities(entities(eg.reference), entities(eg.predicted), doc=i)
+    ]
 
 
 @dataclass
@@ -167,7 +181,9 @@ class ErrorExample:
         return None if entity is None else (entity[0] - self.start, entity[1] - self.start, entity[2])
 
 
-def error_examples(examples: Sequence[Example], outcomes: Iterable[Outcome], per_kind: int = 3) -> Dict[str, List[ErrorExample]]:
+def error_examples(
+    examples: Sequence[Example], outcomes: Iterable[Outcome], per_kind: int = 3
+) -> Dict[str, List[ErrorExample]]:
     """The first `per_kind` outcomes of each error kind in corpus order, each with its sentence."""
     chosen: Dict[str, List[ErrorExample]] = {kind: [] for kind in ERROR_KINDS}
     for o in outcomes:
@@ -178,8 +194,14 @@ def error_examples(examples: Sequence[Example], outcomes: Iterable[Outcome], per
         start, end = context(reference, min(e[0] for e in spans), max(e[1] for e in spans))
         inside = lambda ents: [(s - start, e - start, label) for s, e, label in ents if s >= start and e <= end]  # noqa: E731
         tokens = reference[start:end]
-        chosen[o.kind].append(ErrorExample(
-            o, start, [t.text for t in tokens], [bool(t.whitespace_) for t in tokens],
-            inside(entities(reference)), inside(entities(examples[o.doc].predicted)),
-        ))
+        chosen[o.kind].append(
+            ErrorExample(
+                o,
+                start,
+                [t.text for t in tokens],
+                [bool(t.whitespace_) for t in tokens],
+                inside(entities(reference)),
+                inside(entities(examples[o.doc].predicted)),
+            )
+        )
     return chosen

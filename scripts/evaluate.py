@@ -4,6 +4,7 @@
 sentences; this reads the Docs as training's dev scoring does (scripts/corpus_reader.py) and keeps the
 predictions, so crosscheck and the report score the very Docs that were scored here.
 """
+
 import time
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -75,11 +76,17 @@ def main(
     model: str = typer.Argument(..., help="Pipeline to evaluate: a package name or a folder"),
     data_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin to score on"),
     output: Path = typer.Option(Path("metrics/test.json"), "--output", "-o", help="spaCy's scores as JSON"),
-    predictions: Path = typer.Option(Path("metrics/test_predictions.spacy"), "--predictions", help="The predicted Docs, a DocBin"),
+    predictions: Path = typer.Option(
+        Path("metrics/test_predictions.spacy"), "--predictions", help="The predicted Docs, a DocBin"
+    ),
     displacy_path: Optional[Path] = typer.Option(None, "--displacy-path", help="HTML page of gold beside predicted"),
     displacy_limit: int = typer.Option(5, "--displacy-limit", help="Docs on the displaCy page"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to run on; -1 for the CPU"),
-    precision: Optional[str] = typer.Option(None, "--precision", help=f"Transformer inference precision, one of {', '.join(PRECISIONS)}; default: the pipeline's config"),
+    precision: Optional[str] = typer.Option(
+        None,
+        "--precision",
+        help=f"Transformer inference precision, one of {', '.join(PRECISIONS)}; default: the pipeline's config",
+    ),
 ) -> None:
     use_device(gpu_id)
     nlp = spacy.load(model, config=precision_overrides(precision))

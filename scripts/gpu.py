@@ -1,4 +1,5 @@
 """Pick the device a step runs on, and stop with advice instead of a traceback when a GPU is missing."""
+
 from typing import Optional
 
 from wasabi import msg

@@ -3,6 +3,7 @@
 Left alone, `datasets` and `transformers` keep retrying an unreachable hub before their error; one
 short request tells the same at once, and the step can say how to go on.
 """
+
 import os
 import urllib.error
 import urllib.request

@@ -6,6 +6,7 @@ so the demo and the tests train on this instead of
 distilbert-base-uncased; the config loads it by path exactly as it loads a hub name. The
 benchmark builds one with distilbert-base-uncased's shape, since speed depends on the shape only.
 """
+
 import string
 from collections import Counter
 from pathlib import Path
@@ -41,7 +42,9 @@ def wordpiece_vocab(words: Iterable[str], vocab_size: int, lowercase: bool) -> D
 
     normalizer = normalizers.BertNormalizer(lowercase=lowercase)  # as the tokenizer will see the words
     counts = Counter(normalizer.normalize_str(word) for word in words)
-    characters = sorted(set("".join(counts)) | set(normalizer.normalize_str(string.ascii_letters + string.digits + string.punctuation)))
+    characters = sorted(
+        set("".join(counts)) | set(normalizer.normalize_str(string.ascii_letters + string.digits + string.punctuation))
+    )
     pieces = SPECIAL_TOKENS + characters + [f"##{c}" for c in characters]
     known = set(pieces)
     for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
@@ -62,7 +65,9 @@ def wordpiece_tokenizer(vocab: Dict[str, int], lowercase: bool):
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     return tokenizer
 
@@ -70,8 +75,12 @@ def wordpiece_tokenizer(vocab: Dict[str, int], lowercase: bool):
 # The encoder families a test or the demo can build, each with the tokenizer kind its hub models use.
 ARCHITECTURES = ("distilbert", "bert", "electra", "roberta", "xlm-roberta", "deberta-v2")
 TOKENIZER_KINDS = {
-    "distilbert": "wordpiece", "bert": "wordpiece", "electra": "wordpiece",
-    "roberta": "bpe", "xlm-roberta": "unigram", "deberta-v2": "unigram",
+    "distilbert": "wordpiece",
+    "bert": "wordpiece",
+    "electra": "wordpiece",
+    "roberta": "bpe",
+    "xlm-roberta": "unigram",
+    "deberta-v2": "unigram",
 }
 # RoBERTa's special tokens in its order (ids 0, 1, ...): its pad is 1, as on the hub.
 BPE_SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -85,10 +94,15 @@ def bpe_tokenizer(words: List[str], vocab_size: int):
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=BPE_SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=vocab_size,
+        special_tokens=BPE_SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tokenizer.train_from_iterator(_sentences(words), trainer=trainer)
-    tokenizer.post_processor = processors.RobertaProcessing(("</s>", tokenizer.token_to_id("</s>")), ("<s>", tokenizer.token_to_id("<s>")))
+    tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", tokenizer.token_to_id("</s>")), ("<s>", tokenizer.token_to_id("<s>"))
+    )
     return tokenizer
 
 
@@ -103,13 +117,29 @@ def sentencepiece_model(words: List[str], vocab_size: int, architecture: str, lo
     ids = (
         {"unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1}
         if architecture == "xlm-roberta"
-        else {"pad_id": 0, "bos_id": 1, "eos_id": 2, "unk_id": 3, "pad_piece": "[PAD]", "bos_piece": "[CLS]", "eos_piece": "[SEP]", "unk_piece": "[UNK]"}
+        else {
+            "pad_id": 0,
+            "bos_id": 1,
+            "eos_id": 2,
+            "unk_id": 3,
+            "pad_piece": "[PAD]",
+            "bos_piece": "[CLS]",
+            "eos_piece": "[SEP]",
+            "unk_piece": "[UNK]",
+        }
     )
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=_sentences(words), model_writer=model, vocab_size=vocab_size, model_type="unigram", num_threads=1,
-        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
-        minloglevel=2, **ids,
+        sentence_iterator=_sentences(words),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type="unigram",
+        num_threads=1,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
+        minloglevel=2,
+        **ids,
     )
     return model.getvalue()
 
@@ -125,28 +155,54 @@ def fast_tokenizer(architecture: str, words: List[str], vocab_size: int, lowerca
 
     kind = TOKENIZER_KINDS[architecture]
     if kind == "wordpiece":
-        tokenizer_class = {"distilbert": "DistilBertTokenizerFast", "bert": "BertTokenizerFast", "electra": "ElectraTokenizerFast"}[architecture]
+        tokenizer_class = {
+            "distilbert": "DistilBertTokenizerFast",
+            "bert": "BertTokenizerFast",
+            "electra": "ElectraTokenizerFast",
+        }[architecture]
         backend = wordpiece_tokenizer(wordpiece_vocab(words, vocab_size, lowercase), lowercase)
-        return getattr(transformers, tokenizer_class)(tokenizer_object=backend, do_lower_case=lowercase, model_max_length=512)
+        return getattr(transformers, tokenizer_class)(
+            tokenizer_object=backend, do_lower_case=lowercase, model_max_length=512
+        )
     if kind == "bpe":
-        return transformers.RobertaTokenizerFast(tokenizer_object=bpe_tokenizer(words, vocab_size), model_max_length=512)
+        return transformers.RobertaTokenizerFast(
+            tokenizer_object=bpe_tokenizer(words, vocab_size), model_max_length=512
+        )
     tokenizer_class, file_name = {
-        "xlm-roberta": (transformers.XLMRobertaTokenizerFast, "sentencepiece.bpe.model"), "deberta-v2": (transformers.DebertaV2TokenizerFast, "spm.model")
+        "xlm-roberta": (transformers.XLMRobertaTokenizerFast, "sentencepiece.bpe.model"),
+        "deberta-v2": (transformers.DebertaV2TokenizerFast, "spm.model"),
     }[architecture]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / file_name).write_bytes(sentencepiece_model(words, vocab_size, architecture, lowercase))
-    return tokenizer_class(vocab_file=str(folder / file_name), model_max_length=512, **({} if architecture == "xlm-roberta" else {"do_lower_case": lowercase}))
+    return tokenizer_class(
+        vocab_file=str(folder / file_name),
+        model_max_length=512,
+        **({} if architecture == "xlm-roberta" else {"do_lower_case": lowercase}),
+    )
 
 
-def model_config(architecture: str, vocab_size: int, dim: int, n_layers: int, n_heads: int, hidden_dim: int, pad_token_id: int):
+def model_config(
+    architecture: str, vocab_size: int, dim: int, n_layers: int, n_heads: int, hidden_dim: int, pad_token_id: int
+):
     """The family's config at the given shape (BERT's names for the sizes; DistilBERT's own)."""
     from transformers import AutoConfig
 
     if architecture == "distilbert":
         return AutoConfig.for_model(
-            "distilbert", vocab_size=vocab_size, dim=dim, n_layers=n_layers, n_heads=n_heads, hidden_dim=hidden_dim, max_position_embeddings=512
+            "distilbert",
+            vocab_size=vocab_size,
+            dim=dim,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            hidden_dim=hidden_dim,
+            max_position_embeddings=512,
         )
-    sizes = {"hidden_size": dim, "num_hidden_layers": n_layers, "num_attention_heads": n_heads, "intermediate_size": hidden_dim}
+    sizes = {
+        "hidden_size": dim,
+        "num_hidden_layers": n_layers,
+        "num_attention_heads": n_heads,
+        "intermediate_size": hidden_dim,
+    }
     family = {
         "bert": {"max_position_embeddings": 512},
         "electra": {"embedding_size": dim, "max_position_embeddings": 512},
@@ -155,8 +211,15 @@ def model_config(architecture: str, vocab_size: int, dim: int, n_layers: int, n_
         "xlm-roberta": {"max_position_embeddings": 514, "type_vocab_size": 1, "bos_token_id": 0, "eos_token_id": 2},
         # DeBERTa-v3's attention: relative positions in buckets, content-to-position both ways, no absolute positions
         "deberta-v2": {
-            "max_position_embeddings": 512, "relative_attention": True, "position_buckets": 256, "norm_rel_ebd": "layer_norm",
-            "share_att_key": True, "pos_att_type": ["p2c", "c2p"], "position_biased_input": False, "max_relative_positions": -1, "type_vocab_size": 0,
+            "max_position_embeddings": 512,
+            "relative_attention": True,
+            "position_buckets": 256,
+            "norm_rel_ebd": "layer_norm",
+            "share_att_key": True,
+            "pos_att_type": ["p2c", "c2p"],
+            "position_biased_input": False,
+            "max_relative_positions": -1,
+            "type_vocab_size": 0,
         },
     }[architecture]
     return AutoConfig.for_model(architecture, vocab_size=vocab_size, pad_token_id=pad_token_id, **sizes, **family)
@@ -186,7 +249,9 @@ def make_transformer(
     if not words:
         raise ValueError("no words to build the tokenizer's vocab from")
     tokenizer = fast_tokenizer(architecture, words, vocab_size, lowercase, output_dir)
-    config = model_config(architecture, max(vocab_size, len(tokenizer)), dim, n_layers, n_heads, hidden_dim, tokenizer.pad_token_id)
+    config = model_config(
+        architecture, max(vocab_size, len(tokenizer)), dim, n_layers, n_heads, hidden_dim, tokenizer.pad_token_id
+    )
     torch.manual_seed(seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     model = AutoModel.from_config(config)
@@ -225,16 +290,24 @@ def main(
     cased: bool = typer.Option(False, "--cased", help="Keep case, like distilbert-base-cased"),
     seed: int = typer.Option(0, help="Seed for the random weights"),
     architecture: str = typer.Option("distilbert", help=f"The model family: {', '.join(ARCHITECTURES)}"),
-    outlier_scale: float = typer.Option(0.0, help="Scale a few hidden dimensions by this, as a pretrained encoder's are (0: none)"),
+    outlier_scale: float = typer.Option(
+        0.0, help="Scale a few hidden dimensions by this, as a pretrained encoder's are (0: none)"
+    ),
 ) -> None:
     missing = [str(p) for p in conll_files if not p.is_file()]
     if missing:
         msg.fail("No such CoNLL file", ", ".join(missing), exits=1)
     words = list(conll_words(conll_files))
     if architecture not in ARCHITECTURES:
-        raise typer.BadParameter(f"{architecture!r}: expected one of {', '.join(ARCHITECTURES)}", param_hint="--architecture")
-    make_transformer(output_dir, words, dim, n_layers, n_heads, hidden_dim, vocab_size, not cased, seed, architecture, outlier_scale)
-    msg.good(f"Saved a random {architecture} ({n_layers} layers, dim {dim}) to {output_dir}, vocab from {len(words)} tokens")
+        raise typer.BadParameter(
+            f"{architecture!r}: expected one of {', '.join(ARCHITECTURES)}", param_hint="--architecture"
+        )
+    make_transformer(
+        output_dir, words, dim, n_layers, n_heads, hidden_dim, vocab_size, not cased, seed, architecture, outlier_scale
+    )
+    msg.good(
+        f"Saved a random {architecture} ({n_layers} layers, dim {dim}) to {output_dir}, vocab from {len(words)} tokens"
+    )
 
 
 if __name__ == "__main__":

@@ -39,9 +39,21 @@ class TorchAdam(Optimizer):
             self.mom1[key], self.mom2[key] = torch.zeros_like(param), torch.zeros_like(param)
         steps_done = torch.tensor(float(self.nr_update[key] - 1))  # the kernel counts this step itself
         adam(
-            [param], [grad], [self.mom1[key]], [self.mom2[key]], [], [steps_done],
-            fused=True, decoupled_weight_decay=True, amsgrad=False, maximize=False,
-            beta1=self.b1, beta2=self.b2, lr=self.learn_rate * lr_scale, weight_decay=self.L2, eps=self.eps,
+            [param],
+            [grad],
+            [self.mom1[key]],
+            [self.mom2[key]],
+            [],
+            [steps_done],
+            fused=True,
+            decoupled_weight_decay=True,
+            amsgrad=False,
+            maximize=False,
+            beta1=self.b1,
+            beta2=self.b2,
+            lr=self.learn_rate * lr_scale,
+            weight_decay=self.L2,
+            eps=self.eps,
         )
         grad.zero_()
         return weights, gradient
@@ -49,12 +61,27 @@ class TorchAdam(Optimizer):
 
 @spacy.registry.optimizers("ner_distilbert.TorchAdam.v1")
 def create_torch_adam(
-    learn_rate, *, L2=0.01, beta1=0.9, beta2=0.999, eps=1e-8, grad_clip=1.0, L2_is_weight_decay: bool = True, use_averages: bool = False
+    learn_rate,
+    *,
+    L2=0.01,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    grad_clip=1.0,
+    L2_is_weight_decay: bool = True,
+    use_averages: bool = False,
 ) -> Optimizer:
     """Adam.v1's settings; schedules work as for Adam.v1."""
     return TorchAdam(
-        learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip,
-        L2_is_weight_decay=L2_is_weight_decay, use_averages=use_averages, use_radam=False,
+        learn_rate,
+        L2=L2,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        grad_clip=grad_clip,
+        L2_is_weight_decay=L2_is_weight_decay,
+        use_averages=use_averages,
+        use_radam=False,
     )
 
 
@@ -63,5 +90,7 @@ def create_warmup_linear(initial_rate: float, total_steps: int, warmup_fraction:
     """thinc's warmup_linear.v1 with its warm-up a share of `total_steps`, so that it scales with the run:
     the train step (scripts/train.py) sets total_steps to the steps of the configured epochs."""
     if total_steps < 1 or not 0 <= warmup_fraction < 1:
-        raise ValueError(f"ner_distilbert.warmup_linear.v1: expected total_steps >= 1 and 0 <= warmup_fraction < 1, got {total_steps} and {warmup_fraction}")
+        raise ValueError(
+            f"ner_distilbert.warmup_linear.v1: expected total_steps >= 1 and 0 <= warmup_fraction < 1, got {total_steps} and {warmup_fraction}"
+        )
     return warmup_linear(initial_rate, round(warmup_fraction * total_steps), total_steps)

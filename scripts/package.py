@@ -7,6 +7,7 @@ and runs spaCy's `package` on it in this process (a `python -m spacy package` wo
 stack again), which takes that README (with the per-type table) for the wheel's instead of writing its own.
 The wheel carries the model's code, scripts/ner_model, as modules beside the package's __init__.py.
 """
+
 import itertools
 import os
 import shutil
@@ -26,9 +27,12 @@ import scripts.ner_model.architectures  # noqa: F401 -- registers what a trained
 from scripts import cli
 from scripts.ner_model.precision import calibrate_int8_static, keep_int8_copy
 from scripts.ner_model.runtimes import INT8_REQUIREMENTS
+
 HF_URL = "https://huggingface.co/"
 # The model's code the wheel carries: what its config names, and what it imports.
-MODEL_CODE = tuple(sorted(path for path in (Path(__file__).parent / "ner_model").glob("*.py") if path.name != "__init__.py"))
+MODEL_CODE = tuple(
+    sorted(path for path in (Path(__file__).parent / "ner_model").glob("*.py") if path.name != "__init__.py")
+)
 
 
 def source(name: str, default_url: str, license: str) -> dict:
@@ -38,8 +42,15 @@ def source(name: str, default_url: str, license: str) -> dict:
 
 
 def package_meta(
-    test_scores: dict, crosscheck: dict, corpus_stats: dict, transformer: str, version: str, license: str,
-    dataset_license: str, transformer_license: str, note: str = "",
+    test_scores: dict,
+    crosscheck: dict,
+    corpus_stats: dict,
+    transformer: str,
+    version: str,
+    license: str,
+    dataset_license: str,
+    transformer_license: str,
+    note: str = "",
 ) -> dict:
     dataset = corpus_stats["source"]
     # The corpus step lists the data's entity types (a stats.json without them: the types test was scored on).
@@ -61,7 +72,11 @@ def package_meta(
         ],
         # The scores of the precision evaluate ran in, and fp32's beside them where that was another one.
         "performance": {
-            **{key: test_scores[key] for key in ("ents_f", "ents_p", "ents_r", "ents_per_type", "inference_precision") if key in test_scores},
+            **{
+                key: test_scores[key]
+                for key in ("ents_f", "ents_p", "ents_r", "ents_per_type", "inference_precision")
+                if key in test_scores
+            },
             **({"fp32": test_scores["fp32"]} if "fp32" in test_scores else {}),
         },
         # spacy package adds what the config names (spacy-transformers); the default "auto" precision runs
@@ -72,7 +87,9 @@ def package_meta(
 
 def licence_files(meta: dict) -> dict:
     """LICENSE and LICENSES_SOURCES, which spacy package puts in the wheel (and warns about when missing)."""
-    sources = "\n\n".join(f"{s['name']}\n{s['url'] or '(local folder)'}\nLicence: {s['license']}" for s in meta["sources"])
+    sources = "\n\n".join(
+        f"{s['name']}\n{s['url'] or '(local folder)'}\nLicence: {s['license']}" for s in meta["sources"]
+    )
     return {
         "LICENSE": f"{meta['name']} {meta['version']} is released under the {meta['license']} licence.\n",
         "LICENSES_SOURCES": f"The model was made from these sources, under these terms:\n\n{sources}\n",
@@ -86,33 +103,67 @@ def model_readme(meta: dict, crosscheck: Optional[dict] = None) -> str:
     support = {t: v.get("support") for t, v in ((crosscheck or {}).get("seqeval") or {}).get("per_type", {}).items()}
     code = lambda items: ", ".join(f"`{item}`" for item in items)  # noqa: E731
     lines = [
-        f"# {name} {meta['version']}", "", meta["description"], "",
-        "| | |", "|---|---|",
-        f"| Name | `{name}` |", f"| Version | `{meta['version']}` |", f"| spaCy | `{meta.get('spacy_version', '')}` |",
-        f"| Pipeline | {code(meta.get('pipeline', []))} |", f"| Entity types | {code(meta.get('labels', {}).get('ner', []))} |",
-        f"| License | `{meta['license']}` |", "",
-        "## Accuracy on the test set", "",
+        f"# {name} {meta['version']}",
+        "",
+        meta["description"],
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Name | `{name}` |",
+        f"| Version | `{meta['version']}` |",
+        f"| spaCy | `{meta.get('spacy_version', '')}` |",
+        f"| Pipeline | {code(meta.get('pipeline', []))} |",
+        f"| Entity types | {code(meta.get('labels', {}).get('ner', []))} |",
+        f"| License | `{meta['license']}` |",
+        "",
+        "## Accuracy on the test set",
+        "",
         "Precision, recall and F in percent, scored by spaCy on gold tokens with document context"
-        + (f"; seqeval, reading the same predictions as conlleval does, agrees: {crosscheck['agree']}." if crosscheck else "."),
-        "Support is the number of gold entities.", "",
-        "| Type | P | R | F | Support |", "|---|---:|---:|---:|---:|",
+        + (
+            f"; seqeval, reading the same predictions as conlleval does, agrees: {crosscheck['agree']}."
+            if crosscheck
+            else "."
+        ),
+        "Support is the number of gold entities.",
+        "",
+        "| Type | P | R | F | Support |",
+        "|---|---:|---:|---:|---:|",
     ]
     for entity_type, scores in sorted(performance["ents_per_type"].items()):
-        lines.append(f"| {entity_type} | {scores['p'] * 100:.2f} | {scores['r'] * 100:.2f} | {scores['f'] * 100:.2f} | {support.get(entity_type) or ''} |")
+        lines.append(
+            f"| {entity_type} | {scores['p'] * 100:.2f} | {scores['r'] * 100:.2f} | {scores['f'] * 100:.2f} | {support.get(entity_type) or ''} |"
+        )
     total = sum(v for v in support.values() if v) or ""
-    lines.append(f"| **all** | **{performance['ents_p'] * 100:.2f}** | **{performance['ents_r'] * 100:.2f}** | **{performance['ents_f'] * 100:.2f}** | {total} |")
+    lines.append(
+        f"| **all** | **{performance['ents_p'] * 100:.2f}** | **{performance['ents_r'] * 100:.2f}** | **{performance['ents_f'] * 100:.2f}** | {total} |"
+    )
     lines += ["", "## Sources", ""]
     for source in meta["sources"]:
         named = f"[{source['name']}]({source['url']})" if source["url"] else f"{source['name']} (local folder)"
         lines.append(f"- {named}: {source['license']}")
-    lines += ["", "## Use", "", "```python", "import spacy", "", f'nlp = spacy.load("{name}")', 'doc = nlp("Anna Brandt of Northwind Bank spoke in Lisbon on Tuesday.")',
-              "print([(ent.text, ent.label_) for ent in doc.ents])", "```", "",
-              "On a CPU the transformer predicts in `inference_precision` \"auto\": int8 (ONNX Runtime, its copy inside",
-              "this package) on AVX2 CPUs, on AVX-512 CPUs with AVX512-BF16 and VNNI and on Xeons with AMX, fp32",
-              "elsewhere; a text gets the same entities alone, in any batch and from any thread.",
-              "fp32's test scores are in meta.json (`performance.fp32`).",
-              "For fp32 everywhere:", "", "```python",
-              f'nlp = spacy.load("{name}", config={{"components.transformer.model.inference_precision": "fp32"}})', "```", ""]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import spacy",
+        "",
+        f'nlp = spacy.load("{name}")',
+        'doc = nlp("Anna Brandt of Northwind Bank spoke in Lisbon on Tuesday.")',
+        "print([(ent.text, ent.label_) for ent in doc.ents])",
+        "```",
+        "",
+        'On a CPU the transformer predicts in `inference_precision` "auto": int8 (ONNX Runtime, its copy inside',
+        "this package) on AVX2 CPUs, on AVX-512 CPUs with AVX512-BF16 and VNNI and on Xeons with AMX, fp32",
+        "elsewhere; a text gets the same entities alone, in any batch and from any thread.",
+        "fp32's test scores are in meta.json (`performance.fp32`).",
+        "For fp32 everywhere:",
+        "",
+        "```python",
+        f'nlp = spacy.load("{name}", config={{"components.transformer.model.inference_precision": "fp32"}})',
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -153,8 +204,13 @@ def add_code(package_dir: Path, code: List[Path]) -> None:
 
 
 def build_wheel(
-    model_dir: Path, output_dir: Path, meta: dict, code: List[Path] = MODEL_CODE, readme: Optional[str] = None,
-    calibration_corpus: Optional[Path] = None, calibration_docs: int = 0,
+    model_dir: Path,
+    output_dir: Path,
+    meta: dict,
+    code: List[Path] = MODEL_CODE,
+    readme: Optional[str] = None,
+    calibration_corpus: Optional[Path] = None,
+    calibration_docs: int = 0,
 ) -> Path:
     """Run spaCy's `package` on a staged copy of `model_dir`, with `code` in the package (add_code), with
     `readme` as its README.md (else spaCy writes one), and with an int8-static copy calibrated on the first
@@ -170,7 +226,9 @@ def build_wheel(
             docs = training_docs(calibration_corpus, calibration_docs, nlp.vocab)
             msg.text(f"Calibrating the int8-static copy on {len(docs)} Docs of {calibration_corpus} ...")
             calibrate_int8_static(nlp, docs)
-        if keep_int8_copy(nlp) or calibration_docs:  # the first prediction in int8 then exports nothing and writes nothing
+        if (
+            keep_int8_copy(nlp) or calibration_docs
+        ):  # the first prediction in int8 then exports nothing and writes nothing
             nlp.to_disk(staged)
         else:
             shutil.copytree(model_dir, staged)
@@ -211,10 +269,16 @@ def training_docs(corpus: Optional[Path], n_docs: int, vocab) -> list:
 
 
 def main(
-    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="The trained pipeline (training/model-best)"),
+    model_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="The trained pipeline (training/model-best)"
+    ),
     output_dir: Path = typer.Argument(..., help="Where the package folder and its dist/ go (packages)"),
-    metrics_dir: Path = typer.Option(Path("metrics"), exists=True, file_okay=False, help="Folder with test.json and crosscheck.json"),
-    corpus_stats: Path = typer.Option(Path("corpus/stats.json"), exists=True, dir_okay=False, help="The corpus step's stats.json"),
+    metrics_dir: Path = typer.Option(
+        Path("metrics"), exists=True, file_okay=False, help="Folder with test.json and crosscheck.json"
+    ),
+    corpus_stats: Path = typer.Option(
+        Path("corpus/stats.json"), exists=True, dir_okay=False, help="The corpus step's stats.json"
+    ),
     name: str = typer.Option(..., help="Package name without the language prefix"),
     version: str = typer.Option(..., help="Package version"),
     transformer: str = typer.Option(..., help="The transformer the model was trained from"),
@@ -222,17 +286,36 @@ def main(
     dataset_license: str = typer.Option(..., help="Licence of the training data, for meta's sources"),
     transformer_license: str = typer.Option(..., help="Licence of the transformer, for meta's sources"),
     note: str = typer.Option("", help="A sentence put first in the description (the demo says what it is)"),
-    code: List[Path] = typer.Option(list(MODEL_CODE), "--code", exists=True, dir_okay=False, help="The modules the wheel carries (scripts/ner_model)"),
-    calibration_corpus: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="The training DocBin, for --calibration-docs"),
-    calibration_docs: int = typer.Option(0, min=0, help="Calibrate an int8-static copy on the first N Docs of --calibration-corpus (0: none)"),
+    code: List[Path] = typer.Option(
+        list(MODEL_CODE),
+        "--code",
+        exists=True,
+        dir_okay=False,
+        help="The modules the wheel carries (scripts/ner_model)",
+    ),
+    calibration_corpus: Optional[Path] = typer.Option(
+        None, exists=True, dir_okay=False, help="The training DocBin, for --calibration-docs"
+    ),
+    calibration_docs: int = typer.Option(
+        0, min=0, help="Calibrate an int8-static copy on the first N Docs of --calibration-corpus (0: none)"
+    ),
 ) -> None:
     crosscheck = srsly.read_json(metrics_dir / "crosscheck.json")
     measured = package_meta(
-        srsly.read_json(metrics_dir / "test.json"), crosscheck, srsly.read_json(corpus_stats),
-        transformer, version, license, dataset_license, transformer_license, note,
+        srsly.read_json(metrics_dir / "test.json"),
+        crosscheck,
+        srsly.read_json(corpus_stats),
+        transformer,
+        version,
+        license,
+        dataset_license,
+        transformer_license,
+        note,
     )
     meta = {**srsly.read_json(model_dir / "meta.json"), "name": name, **measured}
-    wheel = build_wheel(model_dir, output_dir, meta, code, model_readme(meta, crosscheck), calibration_corpus, calibration_docs)
+    wheel = build_wheel(
+        model_dir, output_dir, meta, code, model_readme(meta, crosscheck), calibration_corpus, calibration_docs
+    )
     msg.good(f"Built {wheel}", meta["description"])
     msg.text(f"Install it with: pip install {wheel}")
 

@@ -3,6 +3,7 @@
 The report's training curve and error table go with it, copied into `docs/` (committed, unlike
 metrics/) so that the README can show them.
 """
+
 import shutil
 from pathlib import Path
 from typing import Dict, Optional
@@ -16,10 +17,15 @@ from scripts import cli
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 # The report's pictures the README shows, and what they show.
-PICTURES = {"training": "Training: dev P/R/F and losses per step, the step model-best keeps marked", "errors": "Test errors: gold type against predicted type"}
+PICTURES = {
+    "training": "Training: dev P/R/F and losses per step, the step model-best keeps marked",
+    "errors": "Test errors: gold type against predicted type",
+}
 
 
-def results_markdown(test_scores: dict, crosscheck: dict, corpus_stats: dict, transformer: str, pictures: Optional[Dict[str, str]] = None) -> str:
+def results_markdown(
+    test_scores: dict, crosscheck: dict, corpus_stats: dict, transformer: str, pictures: Optional[Dict[str, str]] = None
+) -> str:
     test = corpus_stats["splits"]["test"]
     lines = [
         f"Transformer: `{transformer}`. Corpus: `{corpus_stats['source']}`, Docs of up to {corpus_stats['n_sents']} sentences; test: "
@@ -32,7 +38,9 @@ def results_markdown(test_scores: dict, crosscheck: dict, corpus_stats: dict, tr
     ]
     for entity_type, scores in sorted(test_scores["ents_per_type"].items()):
         lines.append(f"| {entity_type} | {scores['p']:.3f} | {scores['r']:.3f} | {scores['f']:.3f} |")
-    lines.append(f"| **all** | **{test_scores['ents_p']:.3f}** | **{test_scores['ents_r']:.3f}** | **{test_scores['ents_f']:.3f}** |")
+    lines.append(
+        f"| **all** | **{test_scores['ents_p']:.3f}** | **{test_scores['ents_r']:.3f}** | **{test_scores['ents_f']:.3f}** |"
+    )
     lines += [f"\n![{PICTURES[name]}]({path})" for name, path in (pictures or {}).items()]
     return "\n".join(lines)
 
@@ -61,12 +69,20 @@ def main(
     metrics_dir: Path = typer.Option(Path("metrics"), help="Folder with test.json and crosscheck.json"),
     corpus_stats: Path = typer.Option(Path("corpus/stats.json"), help="The corpus step's stats.json"),
     model_dir: Path = typer.Option(Path("training/model-best"), help="The scored pipeline, for its transformer's name"),
-    docs_dir: Path = typer.Option(Path("docs"), help="Where the report's pictures are copied for the README (beside README.md)"),
+    docs_dir: Path = typer.Option(
+        Path("docs"), help="Where the report's pictures are copied for the README (beside README.md)"
+    ),
 ) -> None:
     read = srsly.read_json
     transformer = load_config(model_dir / "config.cfg")["paths"]["transformer"]
     pictures = copy_pictures(metrics_dir / "report.html", docs_dir)
-    body = results_markdown(read(metrics_dir / "test.json"), read(metrics_dir / "crosscheck.json"), read(corpus_stats), transformer, pictures)
+    body = results_markdown(
+        read(metrics_dir / "test.json"),
+        read(metrics_dir / "crosscheck.json"),
+        read(corpus_stats),
+        transformer,
+        pictures,
+    )
     try:
         readme.write_text(replace_section(readme.read_text(encoding="utf8"), body), encoding="utf8")
     except ValueError as err:

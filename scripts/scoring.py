@@ -4,6 +4,7 @@ sentence, as conlleval reads them), and every figure on which they differ, by na
 They agree only if no predicted entity crosses a sentence boundary, which the gold sentence starts
 given to the NER guarantee (scripts/corpus_reader.py).
 """
+
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -30,7 +31,9 @@ def read_predictions(gold_path: Path, predicted_path: Path) -> List[Example]:
         raise ValueError(f"{predicted_path}: {len(predicted)} Docs: expected {len(gold)}, one per Doc of {gold_path}")
     for i, (reference, doc) in enumerate(zip(gold, predicted)):
         if [t.text for t in reference] != [t.text for t in doc]:
-            raise ValueError(f"{predicted_path}: Doc {i} has other tokens than Doc {i} of {gold_path}: expected gold tokenization")
+            raise ValueError(
+                f"{predicted_path}: Doc {i} has other tokens than Doc {i} of {gold_path}: expected gold tokenization"
+            )
     return [Example(doc, reference) for doc, reference in zip(predicted, gold)]
 
 
@@ -63,12 +66,19 @@ def seqeval_scores(gold: List[List[str]], predicted: List[List[str]]) -> dict:
     report = classification_report(gold, predicted, output_dict=True, zero_division=0) if has_entities else {}
     types = sorted(t for t in report if not t.endswith(" avg"))
     return {
-        "report": classification_report(gold, predicted, digits=4, zero_division=0) if has_entities else "no entities\n",
+        "report": classification_report(gold, predicted, digits=4, zero_division=0)
+        if has_entities
+        else "no entities\n",
         "p": float(precision_score(gold, predicted, zero_division=0)),
         "r": float(recall_score(gold, predicted, zero_division=0)),
         "f": float(f1_score(gold, predicted, zero_division=0)),
         "per_type": {
-            t: {"p": float(report[t]["precision"]), "r": float(report[t]["recall"]), "f": float(report[t]["f1-score"]), "support": int(report[t]["support"])}
+            t: {
+                "p": float(report[t]["precision"]),
+                "r": float(report[t]["recall"]),
+                "f": float(report[t]["f1-score"]),
+                "support": int(report[t]["support"]),
+            }
             for t in types
         },
     }
@@ -97,7 +107,12 @@ def crosscheck(examples: List[Example], reported: Optional[dict] = None) -> dict
     ours, theirs = spacy_scores(examples), seqeval_scores(view["gold"], view["predicted"])
     mismatches = differences(ours, theirs)
     if reported is not None:
-        as_reported = {"p": reported["ents_p"], "r": reported["ents_r"], "f": reported["ents_f"], "per_type": reported.get("ents_per_type") or {}}
+        as_reported = {
+            "p": reported["ents_p"],
+            "r": reported["ents_r"],
+            "f": reported["ents_f"],
+            "per_type": reported.get("ents_per_type") or {},
+        }
         mismatches += [f"reported {m}" for m in differences(ours, as_reported, other="reported")]
     return {
         "agree": not mismatches,
@@ -117,5 +132,3 @@ def write_predictions(path: Path, view: Dict[str, List[List[str]]]) -> None:
         for words, gold, predicted in zip(view["words"], view["gold"], view["predicted"]):
             file.writelines(f"{w} {g} {p}\n" for w, g, p in zip(words, gold, predicted))
             file.write("\n")
-
-

@@ -5,6 +5,7 @@ The demo corpus and the benchmark text come from here. Every name and word below
 generic; no CoNLL-2003 text is used, only the length histograms in conll2003_figures.json. A type
 without a word list here gets invented names of its own, the same for the same type name.
 """
+
 import random
 import zlib
 from functools import lru_cache
@@ -71,7 +72,9 @@ def invented_names(entity_type: str) -> Tuple[str, ...]:
     return tuple("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize() for _ in range(8))
 
 
-def generate_sentence(length: int, rng: random.Random, entity_rate: float = 0.25, labels: Sequence[str] = CONLL_TYPES) -> Sentence:
+def generate_sentence(
+    length: int, rng: random.Random, entity_rate: float = 0.25, labels: Sequence[str] = CONLL_TYPES
+) -> Sentence:
     """A sentence of exactly `length` tokens, ending in a full stop when it is longer than 3, with entities of `labels`."""
     words: List[str] = []
     tags: List[str] = []
@@ -121,7 +124,9 @@ def generate_documents(
     return documents
 
 
-def generate_texts(n_sentences: int, seed: int, figures: Optional[dict] = None, labels: Sequence[str] = CONLL_TYPES) -> List[List[str]]:
+def generate_texts(
+    n_sentences: int, seed: int, figures: Optional[dict] = None, labels: Sequence[str] = CONLL_TYPES
+) -> List[List[str]]:
     """Sentences of words only, lengths as in CoNLL-2003 train: the benchmark's input."""
     figures = figures or load_figures()
     rng = random.Random(seed)

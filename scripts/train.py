@@ -11,6 +11,7 @@ corpus as the config's reader and batcher make them, and the run is set to that 
 epochs, with the learn rate annealed to zero at the last of them and the dev set scored after every
 epoch, the last included (`epoch_overrides`). A `training.max_steps` given as an override wins.
 """
+
 import random
 import shlex
 import sys
@@ -53,7 +54,9 @@ def override_args(overrides: str) -> List[str]:
     for item in shlex.split(overrides):
         key, equals, value = item.partition("=")
         if not equals or "." not in key:
-            raise typer.BadParameter(f"{item!r}: expected section.key=value, e.g. training.max_steps=1000", param_hint="--overrides")
+            raise typer.BadParameter(
+                f"{item!r}: expected section.key=value, e.g. training.max_steps=1000", param_hint="--overrides"
+            )
         args += [f"--{key.lstrip('-')}", value]
     return args
 
@@ -67,7 +70,9 @@ def batches_per_epoch(config_path: Path, overrides: Dict[str, object], code: Pat
 
     import_file("custom_functions", code)  # the reader and schedule the config names
     config = load_config(config_path, overrides=overrides, interpolate=True)
-    resolved = registry.resolve({"corpus": dot_to_object(config, config["training"]["train_corpus"]), "batcher": config["training"]["batcher"]})
+    resolved = registry.resolve(
+        {"corpus": dot_to_object(config, config["training"]["train_corpus"]), "batcher": config["training"]["batcher"]}
+    )
     examples = list(resolved["corpus"](spacy.blank(config["nlp"]["lang"])))
     random.Random(config["training"]["seed"]).shuffle(examples)
     return sum(1 for _ in resolved["batcher"](examples))
@@ -83,22 +88,57 @@ def epoch_overrides(config_path: Path, overrides: Dict[str, object], code: Path)
     config = load_config(config_path, overrides=overrides)
     training = config["training"]
     if "training.max_steps" in overrides:
-        return {"training.max_epochs": 0, "training.optimizer.learn_rate.total_steps": training["max_steps"], **overrides}
+        return {
+            "training.max_epochs": 0,
+            "training.optimizer.learn_rate.total_steps": training["max_steps"],
+            **overrides,
+        }
     epochs = training["max_epochs"]
     if epochs < 1:
-        raise typer.BadParameter(f"{config_path}: training.max_epochs is {epochs}: expected the epochs to train (>= 1), or a training.max_steps override")
+        raise typer.BadParameter(
+            f"{config_path}: training.max_epochs is {epochs}: expected the epochs to train (>= 1), or a training.max_steps override"
+        )
     n_batches = batches_per_epoch(config_path, overrides, code)
     if n_batches < 1:
-        raise typer.BadParameter(f"{config_path}: the batcher makes no batch of {training['train_corpus']} ({config['paths']['train']})")
-    msg.info(f"{n_batches} batches an epoch, {epochs} epochs: {n_batches * epochs} steps, the learn rate annealed to 0 at the last")
-    steps = {"training.max_epochs": epochs + 1, "training.max_steps": n_batches * epochs, "training.optimizer.learn_rate.total_steps": n_batches * epochs}
-    return {"training.eval_frequency": n_batches, "training.patience": 0, **overrides, **steps}  # an eval_frequency given wins
+        raise typer.BadParameter(
+            f"{config_path}: the batcher makes no batch of {training['train_corpus']} ({config['paths']['train']})"
+        )
+    msg.info(
+        f"{n_batches} batches an epoch, {epochs} epochs: {n_batches * epochs} steps, the learn rate annealed to 0 at the last"
+    )
+    steps = {
+        "training.max_epochs": epochs + 1,
+        "training.max_steps": n_batches * epochs,
+        "training.optimizer.learn_rate.total_steps": n_batches * epochs,
+    }
+    return {
+        "training.eval_frequency": n_batches,
+        "training.patience": 0,
+        **overrides,
+        **steps,
+    }  # an eval_frequency given wins
 
 
 def spacy_train_command(
-    config_path: Path, output_path: Path, gpu_id: int, transformer: str, code: Path, log: Optional[Path], overrides: List[str]
+    config_path: Path,
+    output_path: Path,
+    gpu_id: int,
+    transformer: str,
+    code: Path,
+    log: Optional[Path],
+    overrides: List[str],
 ) -> List[str]:
-    command = [sys.executable, "-m", "spacy", "train", str(config_path), "--output", str(output_path), "--gpu-id", str(gpu_id)]
+    command = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "train",
+        str(config_path),
+        "--output",
+        str(output_path),
+        "--gpu-id",
+        str(gpu_id),
+    ]
     command += ["--code", str(code), "--paths.transformer", transformer]
     command += ["--paths.train_log", str(log)] if log else []
     command += overrides
@@ -113,17 +153,33 @@ def main(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training config"),
     output_path: Path = typer.Option(..., "--output", "-o", help="Where model-best and model-last go"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to train on; -1 for the CPU"),
-    transformer: str = typer.Option("", "--transformer", help="HF hub name or local model folder (default: the config's paths.transformer)"),
-    code: Path = typer.Option(Path("scripts/custom_functions.py"), "--code", exists=True, dir_okay=False, help="The functions the config names"),
-    log: Optional[Path] = typer.Option(None, "--log", help="Training log as JSON lines (paths.train_log); an old one is replaced"),
-    overrides: str = typer.Option("", "--overrides", help="Config overrides as 'section.key=value ...' (project.yml's train_overrides)"),
+    transformer: str = typer.Option(
+        "", "--transformer", help="HF hub name or local model folder (default: the config's paths.transformer)"
+    ),
+    code: Path = typer.Option(
+        Path("scripts/custom_functions.py"),
+        "--code",
+        exists=True,
+        dir_okay=False,
+        help="The functions the config names",
+    ),
+    log: Optional[Path] = typer.Option(
+        None, "--log", help="Training log as JSON lines (paths.train_log); an old one is replaced"
+    ),
+    overrides: str = typer.Option(
+        "", "--overrides", help="Config overrides as 'section.key=value ...' (project.yml's train_overrides)"
+    ),
 ) -> None:
     """Further `--section.key value` options override the config, as with spacy train."""
     check_device(gpu_id)
     transformer = transformer or load_config(config_path)["paths"]["transformer"]
     problem = transformer_problem(transformer)
     if problem:
-        msg.fail(f"The transformer {transformer!r} cannot be loaded", f"{problem}\nTo go on: a hub name this machine can reach, or a local HF model folder (--vars.transformer PATH). {OFFLINE_ADVICE}", exits=1)
+        msg.fail(
+            f"The transformer {transformer!r} cannot be loaded",
+            f"{problem}\nTo go on: a hub name this machine can reach, or a local HF model folder (--vars.transformer PATH). {OFFLINE_ADVICE}",
+            exits=1,
+        )
     if log and log.exists():
         log.unlink()  # spaCy's logger writes nothing when the file exists
     given = override_args(overrides) + ctx.args
@@ -131,7 +187,11 @@ def main(
         fitted = epoch_overrides(config_path, parse_config_overrides(given), code)
     except FileNotFoundError as missing:  # the corpus the epochs are counted on
         msg.fail(str(missing), exits=1)
-    args = [arg for key, value in fitted.items() for arg in (f"--{key}", value if isinstance(value, str) else srsly.json_dumps(value))]
+    args = [
+        arg
+        for key, value in fitted.items()
+        for arg in (f"--{key}", value if isinstance(value, str) else srsly.json_dumps(value))
+    ]
     command = spacy_train_command(config_path, output_path, gpu_id, transformer, code, log, args)
     msg.info(f"Running: {shlex.join(['python', *command[1:]])}")
     run_spacy_cli(command[3:])

@@ -2,6 +2,7 @@
 
 `python -m pytest tests` from the project folder puts it on sys.path, so tests import `scripts.*`.
 """
+
 import gc
 import os
 import shutil
@@ -50,7 +51,11 @@ def run_cli(module: str, *args: str, stdin: bytes = None):
         app = typer.Typer(add_completion=False)
         app.command()(imported.main)
     result = CliRunner().invoke(app, list(args), input=stdin)
-    return result.exit_code, " ".join(result.output.split()), None if isinstance(result.exception, SystemExit) else result.exception
+    return (
+        result.exit_code,
+        " ".join(result.output.split()),
+        None if isinstance(result.exception, SystemExit) else result.exception,
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -63,6 +68,7 @@ def pytest_runtestloop(session):
 def pytest_collection_modifyitems(items):
     """The longest work first, so that the two xdist workers (pytest.ini) end together: the demo's nested
     workflow run (one worker, most of the full suite's time), then the other slow tests, then the rest."""
+
     def rank(item) -> int:
         group = item.get_closest_marker("xdist_group")
         return 0 if group and group.args[0] == "demo" else 1 if item.get_closest_marker("slow") else 2
@@ -92,7 +98,9 @@ def demo_conll_dir(tmp_path_factory) -> Path:
     """The demo's CoNLL sample, smaller: made by the project's own generator."""
     from scripts.demo_data import make_demo_data
 
-    return made_once(tmp_path_factory, "demo_conll", lambda path: make_demo_data(path, n_train_docs=12, n_eval_docs=4, seed=0))
+    return made_once(
+        tmp_path_factory, "demo_conll", lambda path: make_demo_data(path, n_train_docs=12, n_eval_docs=4, seed=0)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +108,11 @@ def tiny_transformer(tmp_path_factory, demo_conll_dir) -> Path:
     from scripts.make_transformer import conll_words, make_transformer
 
     words = list(conll_words([demo_conll_dir / "train.txt"]))
-    return made_once(tmp_path_factory, "tiny_distilbert", lambda path: make_transformer(path, words, dim=32, n_layers=1, n_heads=2, hidden_dim=64))
+    return made_once(
+        tmp_path_factory,
+        "tiny_distilbert",
+        lambda path: make_transformer(path, words, dim=32, n_layers=1, n_heads=2, hidden_dim=64),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -123,10 +135,19 @@ def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
     on the tiny transformer, trained in a test process on the demo sample (a few seconds). It finds the demo's
     entities in demo-like sentences, which is all the tests of annotate, sentences and odd input need;
     the demo workflow's model (`demo_project`) is for the tests of the workflow itself."""
-    return made_once(tmp_path_factory, "tiny_pipeline", lambda path: train_tiny_pipeline(path / "model", demo_corpus, tiny_transformer)) / "model"
+    return (
+        made_once(
+            tmp_path_factory,
+            "tiny_pipeline",
+            lambda path: train_tiny_pipeline(path / "model", demo_corpus, tiny_transformer),
+        )
+        / "model"
+    )
 
 
-def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path, expected=(("Anna Brandt", "PER"), ("Lisbon", "LOC"))) -> None:
+def train_tiny_pipeline(
+    path: Path, demo_corpus: Path, tiny_transformer: Path, expected=(("Anna Brandt", "PER"), ("Lisbon", "LOC"))
+) -> None:
     """`expected`: entities it must find in one demo-like sentence (the other encoder families' tests check
     what they find on many sentences instead)."""
     import random
@@ -138,7 +159,12 @@ def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path, e
     from scripts.corpus_reader import create_gold_sentences_corpus
     from scripts.ner_model.precision import keep_int8_copy
     from scripts.optimizer import create_torch_adam
-    overrides = {"paths.transformer": str(tiny_transformer), "paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy")}
+
+    overrides = {
+        "paths.transformer": str(tiny_transformer),
+        "paths.train": str(demo_corpus / "train.spacy"),
+        "paths.dev": str(demo_corpus / "dev.spacy"),
+    }
     config = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg", overrides=overrides, interpolate=True)
     spacy.util.fix_random_seed(config["system"]["seed"])  # as spacy train does: the same weights every run
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
@@ -156,7 +182,10 @@ def train_tiny_pipeline(path: Path, demo_corpus: Path, tiny_transformer: Path, e
                     steps += 1
     finally:
         torch.set_num_threads(threads)
-    found = [(ent.text, ent.label_) for ent in nlp("Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won.").ents]
+    found = [
+        (ent.text, ent.label_)
+        for ent in nlp("Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won.").ents
+    ]
     assert set(expected) <= set(found), f"the tiny pipeline learnt too little: {found}"
     nlp.to_disk(path)
     nlp = spacy.load(path)  # a pipeline updated in this process predicts in fp32 and makes no int8 copy
@@ -169,7 +198,11 @@ def copy_project(destination: Path) -> Path:
     for name in ("project.yml", "README.md"):
         shutil.copy(PROJECT_DIR / name, destination)
     for folder in ("configs", "scripts", "corpus", "packages"):
-        shutil.copytree(PROJECT_DIR / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__", "*.spacy", "stats.json", "en_*"))
+        shutil.copytree(
+            PROJECT_DIR / folder,
+            destination / folder,
+            ignore=shutil.ignore_patterns("__pycache__", "*.spacy", "stats.json", "en_*"),
+        )
     return destination
 
 
@@ -178,6 +211,8 @@ def demo_project(tmp_path_factory) -> Path:
     """A copy of the project after `spacy project run demo` (once per test session): demo/training/model-best,
     demo/metrics/*, demo/packages/en_ner_distilbert_conll03_demo-0.0.0/dist/*.whl."""
     project = copy_project(tmp_path_factory.mktemp("project"))
-    result = subprocess.run([sys.executable, "-m", "spacy", "project", "run", "demo"], cwd=project, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "demo"], cwd=project, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return project

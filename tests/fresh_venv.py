@@ -40,7 +40,9 @@ def closure(requirements: Iterable[str]) -> dict:
         try:
             distribution = metadata.distribution(requirement.name)
         except metadata.PackageNotFoundError as missing:
-            raise LookupError(f"{requirement}: not installed in {sys.prefix}, so no venv can be made from it") from missing
+            raise LookupError(
+                f"{requirement}: not installed in {sys.prefix}, so no venv can be made from it"
+            ) from missing
         new_extras = tuple(sorted(requirement.extras))
         if name in found and set(new_extras) <= found[name][1]:
             continue

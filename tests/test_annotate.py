@@ -1,4 +1,5 @@
 """scripts/annotate: a file in, a file out; bad lines, --strict, --resume after a real kill, stdin, --code in every engine."""
+
 import json
 import os
 import signal
@@ -56,17 +57,21 @@ def annotator(model) -> Annotator:
 
 # Reading lines: no model needed
 
-@pytest.mark.parametrize("raw, expected", [
-    (b'{"text": "ok", "id": 7}', None),
-    (b'not json', 'in.jsonl:3: expected a JSON object, got invalid JSON (Expecting value'),
-    (b'[1, 2]', "in.jsonl:3: expected a JSON object, got a list"),
-    (b'{"id": 7}', 'in.jsonl:3: expected a "text" field, got fields: "id"'),
-    (b'{"text": null}', 'in.jsonl:3: expected "text" to be a string, got null'),
-    (b'{"text": ["a"]}', 'in.jsonl:3: expected "text" to be a string, got a list'),
-    (b'{"text": "caf\xff"}', "in.jsonl:3: expected UTF-8 text, got byte 0xff at byte 14"),
-    (b'{"text": "a \\ud800 b"}', 'in.jsonl:3: expected "text" without lone surrogates, got \\ud800 at character 3'),
-    (b'', "in.jsonl:3: expected a JSON object, got invalid JSON"),
-])
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b'{"text": "ok", "id": 7}', None),
+        (b"not json", "in.jsonl:3: expected a JSON object, got invalid JSON (Expecting value"),
+        (b"[1, 2]", "in.jsonl:3: expected a JSON object, got a list"),
+        (b'{"id": 7}', 'in.jsonl:3: expected a "text" field, got fields: "id"'),
+        (b'{"text": null}', 'in.jsonl:3: expected "text" to be a string, got null'),
+        (b'{"text": ["a"]}', 'in.jsonl:3: expected "text" to be a string, got a list'),
+        (b'{"text": "caf\xff"}', "in.jsonl:3: expected UTF-8 text, got byte 0xff at byte 14"),
+        (b'{"text": "a \\ud800 b"}', 'in.jsonl:3: expected "text" without lone surrogates, got \\ud800 at character 3'),
+        (b"", "in.jsonl:3: expected a JSON object, got invalid JSON"),
+    ],
+)
 def test_bad_jsonl_lines_say_where_and_what_was_expected(raw, expected):
     item = parse_line(raw, 3, "in.jsonl", "jsonl")
     assert item.number == 3
@@ -103,8 +108,12 @@ def test_input_format_must_be_known(tmp_path):
 
 # With a trained model
 
+
 def test_jsonl_in_jsonl_out(annotator, tmp_path):
-    lines = [json.dumps({"id": i, "text": text, "meta": {"k": [1, None]}, "ents": "replaced"}) for i, text in enumerate(TEXTS)]
+    lines = [
+        json.dumps({"id": i, "text": text, "meta": {"k": [1, None]}, "ents": "replaced"})
+        for i, text in enumerate(TEXTS)
+    ]
     lines[2:2] = ["not json", '{"id": "no text"}', '{"text": 3}', '{"text": "\\udc00"}']
     raw = ("\n".join(lines) + "\n").encode("utf8") + b'{"text": "bad \xff byte"}'  # and a last line without a newline
     (tmp_path / "in.jsonl").write_bytes(raw)
@@ -113,14 +122,21 @@ def test_jsonl_in_jsonl_out(annotator, tmp_path):
     assert len(out) == len(lines) + 1 == summary.lines
     assert summary.errors == 5 == sum("error" in line for line in out)
     errors = [line["error"] for line in out if "error" in line]
-    assert [error.split(": expected")[0] for error in errors] == [f"{tmp_path / 'in.jsonl'}:{n}" for n in (3, 4, 5, 6, 9)]
+    assert [error.split(": expected")[0] for error in errors] == [
+        f"{tmp_path / 'in.jsonl'}:{n}" for n in (3, 4, 5, 6, 9)
+    ]
     assert out[3] == {"id": "no text", "error": errors[1]}  # what could be read is kept
     good = [line for line in out if "error" not in line]
     assert [line["id"] for line in good] == [0, 1, 2, 3]
     for line in good:
         assert line["meta"] == {"k": [1, None]} and set(line) == {"id", "text", "meta", "ents", "sents"}
         for ent in line["ents"]:
-            assert line["text"][ent["start"] : ent["end"]] == ent["text"] and ent["label"] in ("PER", "ORG", "LOC", "MISC")
+            assert line["text"][ent["start"] : ent["end"]] == ent["text"] and ent["label"] in (
+                "PER",
+                "ORG",
+                "LOC",
+                "MISC",
+            )
         assert all(any(s["start"] <= e["start"] and e["end"] <= s["end"] for s in line["sents"]) for e in line["ents"])
     assert {"start": 0, "end": 11, "label": "PER", "text": "Anna Brandt"} in good[0]["ents"]
     assert [s["end"] for s in good[0]["sents"]] == [71, 103]
@@ -149,12 +165,23 @@ def test_strict_stops_at_the_first_bad_line_after_writing_those_before(annotator
 
 def test_cli_reads_stdin_and_counts_errors_then_strict_exits_1(model, tmp_path):
     stdin = b'{"text": "Anna Brandt went to Oslo."}\nnot json\n{"text": "Lisbon"}\n'
-    exit_code, output, error = run_cli("scripts.annotate", model, "-", str(tmp_path / "out.jsonl"), "--input-format", "jsonl", stdin=stdin)
+    exit_code, output, error = run_cli(
+        "scripts.annotate", model, "-", str(tmp_path / "out.jsonl"), "--input-format", "jsonl", stdin=stdin
+    )
     assert exit_code == 0 and error is None, output[-2000:]
     assert "Annotated 3 lines" in output and "1 of 3 lines could not be annotated" in output
     assert "<stdin>:2: expected a JSON object, got invalid JSON" in output
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 3
-    exit_code, output, error = run_cli("scripts.annotate", model, "-", str(tmp_path / "strict.jsonl"), "--input-format", "jsonl", "--strict", stdin=stdin)
+    exit_code, output, error = run_cli(
+        "scripts.annotate",
+        model,
+        "-",
+        str(tmp_path / "strict.jsonl"),
+        "--input-format",
+        "jsonl",
+        "--strict",
+        stdin=stdin,
+    )
     assert exit_code == 1 and error is None  # a message, not a traceback
     assert "<stdin>:2: expected a JSON object, got invalid JSON" in output
 
@@ -167,7 +194,12 @@ def test_resume_after_a_kill_gives_the_same_bytes(model, annotator, tmp_path):
     with source.open("ab") as stream:
         stream.write(b"bad \xff line\n")
     args = [model, str(source), str(tmp_path / "killed.jsonl"), "--batch-size", "256", "--sentences"]
-    process = subprocess.Popen([sys.executable, "-m", "scripts.annotate", *args], cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts.annotate", *args],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
         out = tmp_path / "killed.jsonl"
@@ -195,9 +227,13 @@ def test_two_processes_write_what_one_does_and_run_the_code_file(model, annotato
     code, marker = marking_code(tmp_path)
     annotator.close()
     annotate("unused", str(tmp_path / "in.txt"), tmp_path / "one.jsonl", annotator=annotator, batch_size=16)
-    annotate(model, str(tmp_path / "in.txt"), tmp_path / "two.jsonl", n_process=2, batch_size=16, sentences=True, code=code)
+    annotate(
+        model, str(tmp_path / "in.txt"), tmp_path / "two.jsonl", n_process=2, batch_size=16, sentences=True, code=code
+    )
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
-    assert len(set(marker.read_text().split())) == 2 and str(os.getpid()) not in marker.read_text().split()  # each worker ran it
+    assert (
+        len(set(marker.read_text().split())) == 2 and str(os.getpid()) not in marker.read_text().split()
+    )  # each worker ran it
 
 
 def test_code_file_runs_although_the_projects_functions_are_loaded(model, tmp_path):
@@ -222,7 +258,9 @@ def test_memory_zones_and_reloads_change_no_output_and_free_the_strings(model, t
             after_warmup = len(zoned.nlp.vocab.strings)
     zoned.close()
     assert after_warmup > base
-    assert len(plain.nlp.vocab.strings) > after_warmup + 300  # the 300 texts after the warm-up keep bringing new strings
+    assert (
+        len(plain.nlp.vocab.strings) > after_warmup + 300
+    )  # the 300 texts after the warm-up keep bringing new strings
     # Only the warm-up's strings stay: each zone's went when it was left.
     assert len(zoned.nlp.vocab.strings) == after_warmup
     assert reloaded.reloads >= 1 and plain.reloads == zoned.reloads == 0

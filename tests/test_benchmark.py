@@ -1,4 +1,5 @@
 """The benchmark runs end to end on a tiny shape and writes its JSON report; no timing is asserted."""
+
 import math
 import os
 
@@ -34,16 +35,37 @@ def test_benchmark_tiny(tmp_path, tiny_transformer, monkeypatch):
     output = tmp_path / "metrics" / "benchmark.json"
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    run_benchmark(output, n_sentences=24, n_train_sentences=16, batch_size=8, threads=1, seed=0, model_dir=tiny_transformer, gemm_seconds=0.2)
-    assert os.environ["OMP_NUM_THREADS"] == "2" and "MKL_NUM_THREADS" not in os.environ  # the children's setting stays theirs
+    run_benchmark(
+        output,
+        n_sentences=24,
+        n_train_sentences=16,
+        batch_size=8,
+        threads=1,
+        seed=0,
+        model_dir=tiny_transformer,
+        gemm_seconds=0.2,
+    )
+    assert (
+        os.environ["OMP_NUM_THREADS"] == "2" and "MKL_NUM_THREADS" not in os.environ
+    )  # the children's setting stays theirs
     report = srsly.read_json(output)
     assert set(report) == {"settings", "ceiling", "results", "not_measured", "targets"}
     settings = report["settings"]
     assert settings["n_sentences"] == 24 and settings["threads"] == 1
-    assert settings["shape"] == {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64, "vocab_size": Shape.of_model(tiny_transformer).vocab_size}
+    assert settings["shape"] == {
+        "dim": 32,
+        "n_layers": 1,
+        "n_heads": 2,
+        "hidden_dim": 64,
+        "vocab_size": Shape.of_model(tiny_transformer).vocab_size,
+    }
     assert settings["cpu"]["kind"] == cpu_kind(cpu_flags()) and settings["cpu"]["model_name"]
     assert "fp32" in report["ceiling"]["gemm_flops_per_s"]
-    assert set(report["ceiling"]["gemm_flops_per_s"]) | set(report["ceiling"]["gemm_skipped"]) == {"fp32", "bf16", "int8"}
+    assert set(report["ceiling"]["gemm_flops_per_s"]) | set(report["ceiling"]["gemm_skipped"]) == {
+        "fp32",
+        "bf16",
+        "int8",
+    }
     for key in ("inference_words_per_s", "training_words_per_s", "forward_flops_per_word", "training_flops_per_word"):
         assert report["ceiling"][key] > 0
     pairs = {(row["system"], row["task"]) for row in report["results"]}
@@ -69,11 +91,27 @@ def test_benchmark_tiny(tmp_path, tiny_transformer, monkeypatch):
             assert row["ratio_to_hf"] == 1.0
         if row["system"] == "hf-sorted":
             assert row["ratio_to_hf_sorted"] == 1.0
-        if row["task"] == "inference" and row["system"] in ("spacy-fp32", "spacy-same-batches", "spacy-int8", "spacy-int8-static", "spacy-bf16"):
-            assert row["precision"] == {"spacy-int8": "int8", "spacy-int8-static": "int8-static", "spacy-bf16": "bf16"}.get(row["system"], "fp32")
+        if row["task"] == "inference" and row["system"] in (
+            "spacy-fp32",
+            "spacy-same-batches",
+            "spacy-int8",
+            "spacy-int8-static",
+            "spacy-bf16",
+        ):
+            assert row["precision"] == {
+                "spacy-int8": "int8",
+                "spacy-int8-static": "int8-static",
+                "spacy-bf16": "bf16",
+            }.get(row["system"], "fp32")
         if row["task"] == "inference" and row["system"] == "spacy":
             assert row["precision"] == auto_precision()  # the shipped default, "auto"
-    assert {"inference_vs_hf", "inference_vs_hf_sorted", "same_batches_vs_hf", "training_fp32_vs_hf", "inference_of_ceiling"} <= set(report["targets"])
+    assert {
+        "inference_vs_hf",
+        "inference_vs_hf_sorted",
+        "same_batches_vs_hf",
+        "training_fp32_vs_hf",
+        "inference_of_ceiling",
+    } <= set(report["targets"])
     assert ("training_bf16_vs_fp32" in report["targets"]) == native_bf16()
     assert_targets_follow_the_rates(report)
 
@@ -82,8 +120,11 @@ def assert_targets_follow_the_rates(report: dict) -> None:
     """Each target whose two systems were measured is reported, its ratio from the rows' rates (a system's
     fraction of the ceiling where that is the baseline), met exactly when the ratio reaches the target."""
     rows = {(row["task"], row["system"]): row for row in report["results"]}
-    checked = {name for name, (system, baseline, task, _) in TARGETS.items()
-               if (task, system) in rows and (baseline == "ceiling" or (task, baseline) in rows)}
+    checked = {
+        name
+        for name, (system, baseline, task, _) in TARGETS.items()
+        if (task, system) in rows and (baseline == "ceiling" or (task, baseline) in rows)
+    }
     assert set(report["targets"]) == checked
     for name, reported in report["targets"].items():
         system, baseline, task, target = TARGETS[name]
@@ -100,8 +141,12 @@ def assert_targets_follow_the_rates(report: dict) -> None:
 def test_median_of_rounds_takes_each_systems_median_round():
     from scripts.benchmark.report import median_of_rounds
 
-    runs = [{"task": "inference", "system": system, "words": 100, "seconds": seconds, "round": i}
-            for i, (system, seconds) in enumerate([("hf", 1.0), ("spacy", 4.0), ("hf", 2.0), ("spacy", 1.0), ("hf", 4.0), ("spacy", 2.0)])]
+    runs = [
+        {"task": "inference", "system": system, "words": 100, "seconds": seconds, "round": i}
+        for i, (system, seconds) in enumerate(
+            [("hf", 1.0), ("spacy", 4.0), ("hf", 2.0), ("spacy", 1.0), ("hf", 4.0), ("spacy", 2.0)]
+        )
+    ]
     combined = {r["system"]: r for r in median_of_rounds(runs)}
     assert combined["hf"]["seconds"] == 2.0 and combined["hf"]["rounds_words_per_s"] == [100.0, 50.0, 25.0]
     assert combined["spacy"]["seconds"] == 2.0 and combined["spacy"]["rounds_words_per_s"] == [25.0, 100.0, 50.0]
@@ -132,8 +177,18 @@ def test_agreement_trains_keeps_the_pipeline_goes_on_with_more_sentences_and_com
     from scripts.benchmark.inputs import DEFAULT_CONFIG
 
     threads = torch.get_num_threads()
-    settings = dict(model_dir=tiny_transformer, trained=tmp_path / "trained", config=PROJECT_DIR / DEFAULT_CONFIG, n_dev=8, n_test=16,
-                    n_calibration=8, target_f1=1.1, max_seconds=0, threads=1, seed=0)  # 1.1 is never reached: one epoch a call
+    settings = dict(
+        model_dir=tiny_transformer,
+        trained=tmp_path / "trained",
+        config=PROJECT_DIR / DEFAULT_CONFIG,
+        n_dev=8,
+        n_test=16,
+        n_calibration=8,
+        target_f1=1.1,
+        max_seconds=0,
+        threads=1,
+        seed=0,
+    )  # 1.1 is never reached: one epoch a call
     compared = ["fp32", "int8", *(["int8-static"] if has_openvino() else [])]
     try:
         main(output=tmp_path / "first.json", precisions="fp32", n_train=16, learn_rate=1e-3, **settings)
@@ -143,7 +198,9 @@ def test_agreement_trains_keeps_the_pipeline_goes_on_with_more_sentences_and_com
     report = srsly.read_json(tmp_path / "second.json")
     assert [(h["epoch"], h["n_train"], h["learn_rate"]) for h in report["training"]] == [(1, 16, 1e-3), (2, 32, 5e-4)]
     expected_precision = auto_training_precision()
-    assert {(h["training_precision"], h["cpu_kind"]) for h in report["training"]} == {(expected_precision, report["cpu"]["kind"])}
+    assert {(h["training_precision"], h["cpu_kind"]) for h in report["training"]} == {
+        (expected_precision, report["cpu"]["kind"])
+    }
     assert set(report["results"]) == set(compared) and report["results"]["fp32"]["agreement_with_fp32"] == 1.0
     assert all(0 <= report["results"][p]["agreement_with_fp32"] <= 1 for p in compared) and report["n_test_tokens"] > 0
     assert report["results"].get("int8-static", {"n_calibration_sentences": 8})["n_calibration_sentences"] == 8
@@ -165,7 +222,9 @@ def test_forward_profile_times_each_inference_copy_against_the_ceiling(tiny_tran
     for precision, result in report["results"].items():
         assert result["words_per_s"] > 0 and 0 < result["fraction_of_ceiling"] < 1, precision
         if precision != "int8-static":  # OpenVINO's kernels are not profiled
-            assert result["operators"] and abs(sum(result["operators"].values()) - 1) < 0.5, precision  # the top ones' shares
+            assert result["operators"] and abs(sum(result["operators"].values()) - 1) < 0.5, (
+                precision
+            )  # the top ones' shares
     assert any("MatMulInteger" in name for name in report["results"]["int8"]["operators"])  # ONNX Runtime's own profile
 
 

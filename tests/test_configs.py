@@ -1,5 +1,6 @@
 """The config is the model: it validates, it trains with plain `spacy train` on a CPU, the same seed
 gives the same scores, and the train step stops with advice (no traceback) when a GPU or the hub is missing."""
+
 import itertools
 import shlex
 from pathlib import Path
@@ -28,7 +29,11 @@ def test_spacy_debug_config(config, demo_corpus, tiny_transformer, capsys):
 
     import scripts.custom_functions  # noqa: F401 -- what --code does
 
-    overrides = {"paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy"), "paths.transformer": str(tiny_transformer)}
+    overrides = {
+        "paths.train": str(demo_corpus / "train.spacy"),
+        "paths.dev": str(demo_corpus / "dev.spacy"),
+        "paths.transformer": str(tiny_transformer),
+    }
     debug_config(config, overrides=overrides)  # exits 1 when the config is invalid
     assert "Config is valid" in capsys.readouterr().out
 
@@ -41,12 +46,36 @@ def plain_spacy_train(config: Path, corpus: Path, transformer: Path, output: Pat
     from typer.testing import CliRunner
 
     log = output / "log.jsonl"
-    result = CliRunner().invoke(spacy.cli.app, [
-        "train", str(config), "--gpu-id", "-1", "--code", CODE, "--output", str(output), *corpus_paths(corpus),
-        "--paths.transformer", str(transformer), "--paths.train_log", str(log), "--training.max_epochs", "0",
-        "--training.max_steps", "30", "--training.eval_frequency", "15", "--nlp.batch_size", "64",
-        "--training.optimizer.learn_rate.total_steps", "30", "--training.optimizer.learn_rate.initial_rate", "0.006",
-    ])
+    result = CliRunner().invoke(
+        spacy.cli.app,
+        [
+            "train",
+            str(config),
+            "--gpu-id",
+            "-1",
+            "--code",
+            CODE,
+            "--output",
+            str(output),
+            *corpus_paths(corpus),
+            "--paths.transformer",
+            str(transformer),
+            "--paths.train_log",
+            str(log),
+            "--training.max_epochs",
+            "0",
+            "--training.max_steps",
+            "30",
+            "--training.eval_frequency",
+            "15",
+            "--nlp.batch_size",
+            "64",
+            "--training.optimizer.learn_rate.total_steps",
+            "30",
+            "--training.optimizer.learn_rate.initial_rate",
+            "0.006",
+        ],
+    )
     assert result.exit_code == 0, result.output[-3000:] + repr(result.exception)
     return list(srsly.read_jsonl(log))
 
@@ -67,7 +96,9 @@ def test_plain_spacy_train_on_the_cpu_is_reproducible(config, demo_corpus, tiny_
 
 @pytest.mark.skipif(gpu_problem(0) is None, reason="a usable GPU is present")
 def test_no_gpu_stops_with_advice(demo_corpus, tmp_path):
-    exit_code, output, error = run_cli("scripts.train", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "0", *corpus_paths(demo_corpus))
+    exit_code, output, error = run_cli(
+        "scripts.train", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "0", *corpus_paths(demo_corpus)
+    )
     assert exit_code == 1 and error is None  # a message, not a traceback
     assert "GPU 0 was asked for, but" in output and "--vars.gpu_id -1" in output and "spacy project run demo" in output
     assert not any(tmp_path.iterdir())
@@ -83,15 +114,25 @@ def test_epochs_become_steps_counted_from_the_corpus(demo_corpus):
     paths = {"paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy")}
     n_batches = batches_per_epoch(CONFIGS[0], {**paths, "training.batcher.size": 300}, PROJECT_DIR / CODE)
     assert n_batches > batches_per_epoch(CONFIGS[0], paths, PROJECT_DIR / CODE) > 0  # smaller batches, more of them
-    fitted = epoch_overrides(CONFIGS[0], {**paths, "training.batcher.size": 300, "training.max_epochs": 4}, PROJECT_DIR / CODE)
+    fitted = epoch_overrides(
+        CONFIGS[0], {**paths, "training.batcher.size": 300, "training.max_epochs": 4}, PROJECT_DIR / CODE
+    )
     assert fitted["training.max_steps"] == fitted["training.optimizer.learn_rate.total_steps"] == 4 * n_batches
     assert fitted["training.eval_frequency"] == n_batches and fitted["training.patience"] == 0
     assert fitted["training.max_epochs"] == 5  # room for the last step, which the schedule runs at learn rate 0
     demo_vars = shlex.split(load_project_config(PROJECT_DIR)["vars"]["demo_vars"])
     demo = override_args(demo_vars[demo_vars.index("--vars.train_overrides") + 1])
     demo_overrides = {key.lstrip("-"): value for key, value in zip(demo[::2], demo[1::2])}
-    fitted = epoch_overrides(CONFIGS[0], {**paths, **{key: int(v) if v.isdigit() else v for key, v in demo_overrides.items()}}, PROJECT_DIR / CODE)
-    assert fitted["training.optimizer.learn_rate.total_steps"] == fitted["training.max_steps"] == int(demo_overrides["training.max_steps"])
+    fitted = epoch_overrides(
+        CONFIGS[0],
+        {**paths, **{key: int(v) if v.isdigit() else v for key, v in demo_overrides.items()}},
+        PROJECT_DIR / CODE,
+    )
+    assert (
+        fitted["training.optimizer.learn_rate.total_steps"]
+        == fitted["training.max_steps"]
+        == int(demo_overrides["training.max_steps"])
+    )
     assert fitted["training.max_epochs"] == 0
 
 
@@ -112,8 +153,19 @@ def test_train_step_trains_the_epochs_and_scores_the_last_step(demo_corpus, tiny
 
     n_batches = batches_per_epoch(CONFIGS[0], {"paths.train": str(demo_corpus / "train.spacy")}, PROJECT_DIR / CODE)
     exit_code, output, error = run_cli(
-        "scripts.train", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "-1", "--transformer", str(tiny_transformer),
-        "--log", str(tmp_path / "log.jsonl"), *corpus_paths(demo_corpus), "--training.max_epochs", "2",
+        "scripts.train",
+        str(CONFIGS[0]),
+        "--output",
+        str(tmp_path),
+        "--gpu-id",
+        "-1",
+        "--transformer",
+        str(tiny_transformer),
+        "--log",
+        str(tmp_path / "log.jsonl"),
+        *corpus_paths(demo_corpus),
+        "--training.max_epochs",
+        "2",
     )
     assert exit_code == 0 and error is None, output[-3000:]
     assert f"{n_batches} batches an epoch, 2 epochs: {2 * n_batches} steps" in output
@@ -129,7 +181,11 @@ def test_spacy_debug_data_passes_its_checks_on_the_demo_corpus(demo_conll_dir, t
     import scripts.custom_functions  # noqa: F401 -- what --code does
 
     convert(tmp_path, 1, conll_dir=demo_conll_dir)
-    overrides = {"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "dev.spacy"), "paths.transformer": str(tiny_transformer)}
+    overrides = {
+        "paths.train": str(tmp_path / "train.spacy"),
+        "paths.dev": str(tmp_path / "dev.spacy"),
+        "paths.transformer": str(tiny_transformer),
+    }
     debug_data(CONFIGS[0], config_overrides=overrides, silent=False)  # exits 1 on any failed check
     output = " ".join(capsys.readouterr().out.split())
     assert "Pipeline can be initialized with data" in output and "checks passed" in output and "error" not in output
@@ -150,7 +206,11 @@ def test_untrained_pipeline_reads_a_doc_longer_than_the_window(demo_corpus, tiny
 
     import scripts.custom_functions  # noqa: F401 -- registers what the config names
 
-    overrides = {"paths.transformer": str(tiny_transformer), "paths.train": str(demo_corpus / "train.spacy"), "paths.dev": str(demo_corpus / "dev.spacy")}
+    overrides = {
+        "paths.transformer": str(tiny_transformer),
+        "paths.train": str(demo_corpus / "train.spacy"),
+        "paths.dev": str(demo_corpus / "dev.spacy"),
+    }
     nlp = init_nlp(spacy.util.load_config(CONFIGS[0], overrides=overrides))
     words = "Anna Brandt said in Lisbon that shares in Northwind Bank rose on Tuesday".split()
     doc = nlp(spacy.tokens.Doc(nlp.vocab, words=[words[i % len(words)] for i in range(600)]))
@@ -163,8 +223,18 @@ def test_untrained_pipeline_reads_a_doc_longer_than_the_window(demo_corpus, tiny
 def test_unreachable_transformer_stops_with_advice(demo_corpus, tmp_path):
     """The tests run offline, so a hub name cannot load: train says so before it starts."""
     exit_code, output, error = run_cli(
-        "scripts.train", str(CONFIGS[0]), "--output", str(tmp_path), "--gpu-id", "-1", *corpus_paths(demo_corpus), "--transformer", "distilbert-base-uncased",
+        "scripts.train",
+        str(CONFIGS[0]),
+        "--output",
+        str(tmp_path),
+        "--gpu-id",
+        "-1",
+        *corpus_paths(demo_corpus),
+        "--transformer",
+        "distilbert-base-uncased",
     )
     assert exit_code == 1 and error is None  # a message, not a traceback
-    assert "The transformer 'distilbert-base-uncased' cannot be loaded" in output and "--vars.transformer PATH" in output
+    assert (
+        "The transformer 'distilbert-base-uncased' cannot be loaded" in output and "--vars.transformer PATH" in output
+    )
     assert "The hub: HF_HUB_OFFLINE is set" in output and "spacy project run demo" in output

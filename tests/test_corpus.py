@@ -1,4 +1,5 @@
 """The corpus step on CoNLL samples written here: lossless round trips, IOB1 = IOB2, figures, errors."""
+
 import math
 from pathlib import Path
 from typing import List, Tuple
@@ -21,8 +22,24 @@ LONG_SENTENCE_TOKENS = 600  # each `partNNN` is several word pieces: far over 51
 # edges, adjacent entities of one type, a one-token document, a sentence over 512 word pieces.
 SAMPLE: List[List[List[Tuple[str, str]]]] = [
     [
-        [("Ana", "B-PER"), ("Lind", "I-PER"), ("flew", "O"), ("to", "O"), ("Rome", "B-LOC"), ("Milan", "B-LOC"), (".", "O")],
-        [("She", "O"), ("met", "O"), ("Harbor", "B-ORG"), ("Bank", "I-ORG"), ("Summit", "B-ORG"), ("in", "O"), ("Bonn", "B-LOC")],
+        [
+            ("Ana", "B-PER"),
+            ("Lind", "I-PER"),
+            ("flew", "O"),
+            ("to", "O"),
+            ("Rome", "B-LOC"),
+            ("Milan", "B-LOC"),
+            (".", "O"),
+        ],
+        [
+            ("She", "O"),
+            ("met", "O"),
+            ("Harbor", "B-ORG"),
+            ("Bank", "I-ORG"),
+            ("Summit", "B-ORG"),
+            ("in", "O"),
+            ("Bonn", "B-LOC"),
+        ],
         [("Euro", "B-MISC"), ("Cup", "I-MISC"), ("European", "B-MISC"), ("officials", "O")],
         [("Done", "O")],
     ],
@@ -112,10 +129,17 @@ def test_iob1_and_iob2_files_give_identical_docbins(tmp_path):
     convert(tmp_path / "iob1", 10, conll_dir=write_sample_dir(tmp_path / "conll1", iob1=True))
     convert(tmp_path / "iob2", 10, conll_dir=write_sample_dir(tmp_path / "conll2"))
     for split in ("train", "dev", "test"):
-        assert (tmp_path / "iob1" / f"{split}.spacy").read_bytes() == (tmp_path / "iob2" / f"{split}.spacy").read_bytes()
+        assert (tmp_path / "iob1" / f"{split}.spacy").read_bytes() == (
+            tmp_path / "iob2" / f"{split}.spacy"
+        ).read_bytes()
     repaired = srsly.read_json(tmp_path / "iob1" / "stats.json")["splits"]["train"]["tags_repaired"]
-    assert repaired == sum(tag.startswith("I-") and (i == 0 or to_iob1(t)[i - 1] == "O" or to_iob1(t)[i - 1][2:] != tag[2:])
-                           for d in SAMPLE for s in d for t in [[tag for _, tag in s]] for i, tag in enumerate(to_iob1(t)))
+    assert repaired == sum(
+        tag.startswith("I-") and (i == 0 or to_iob1(t)[i - 1] == "O" or to_iob1(t)[i - 1][2:] != tag[2:])
+        for d in SAMPLE
+        for s in d
+        for t in [[tag for _, tag in s]]
+        for i, tag in enumerate(to_iob1(t))
+    )
     assert srsly.read_json(tmp_path / "iob2" / "stats.json")["splits"]["train"]["tags_repaired"] == 0
 
 
@@ -128,7 +152,9 @@ def test_docbins_are_what_spacy_blank_english_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(scripts.corpus, "create_vocab", lambda *args: spacy.blank("en").vocab)
     convert(tmp_path / "blank", 10, conll_dir=conll)
     for split in ("train", "dev", "test"):
-        assert (tmp_path / "ours" / f"{split}.spacy").read_bytes() == (tmp_path / "blank" / f"{split}.spacy").read_bytes()
+        assert (tmp_path / "ours" / f"{split}.spacy").read_bytes() == (
+            tmp_path / "blank" / f"{split}.spacy"
+        ).read_bytes()
 
 
 def test_i_tag_is_read_as_conlleval_reads_it():
@@ -155,7 +181,9 @@ def test_hf_source_gives_the_figures_of_the_file_source(tmp_path):
             rows["tokens"].append([word for word, _ in sentence])
             rows["ner_tags"].append([HF_LABELS.index(tag) for _, tag in sentence])
     features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=list(HF_LABELS)))})
-    dataset = DatasetDict({name: Dataset.from_dict(rows, features=features) for name in ("train", "validation", "test")})
+    dataset = DatasetDict(
+        {name: Dataset.from_dict(rows, features=features) for name in ("train", "validation", "test")}
+    )
     from_hf = write_splits(hf_splits(dataset, "sample"), tmp_path / "hf", 2, "sample")
     from_files = convert(tmp_path / "files", 2, conll_dir=write_sample_dir(tmp_path / "conll"))
     assert from_hf["splits"] == from_files["splits"]
@@ -166,7 +194,10 @@ def test_hf_source_gives_the_figures_of_the_file_source(tmp_path):
 def unmarked_dataset(sample=SAMPLE) -> DatasetDict:
     """The sample's sentences in order, without -DOCSTART- rows or label names (as lhoestq/conll2003 has them)."""
     sentences = [s for d in sample for s in d]
-    rows = {"tokens": [[w for w, _ in s] for s in sentences], "ner_tags": [[HF_LABELS.index(t) for _, t in s] for s in sentences]}
+    rows = {
+        "tokens": [[w for w, _ in s] for s in sentences],
+        "ner_tags": [[HF_LABELS.index(t) for _, t in s] for s in sentences],
+    }
     return DatasetDict({name: Dataset.from_dict(rows) for name in ("train", "validation", "test")})
 
 
@@ -179,7 +210,9 @@ def sample_document_starts(sample=SAMPLE) -> dict:
 
 def test_hf_source_without_document_rows_is_grouped_in_order_when_asked_and_says_so(tmp_path, capsys):
     sentences = [s for d in SAMPLE for s in d]
-    stats = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 3, "sample", unmarked_documents="grouped")
+    stats = write_splits(
+        hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 3, "sample", unmarked_documents="grouped"
+    )
     test = stats["splits"]["test"]
     figures = expected_figures(SAMPLE, 3)
     assert {k: test[k] for k in ("sentences", "tokens", "entities", "entities_total")} == {
@@ -196,12 +229,18 @@ def test_hf_source_without_document_rows_is_grouped_in_order_when_asked_and_says
 
 def test_hf_source_cut_at_known_document_starts_gives_the_file_source(tmp_path):
     """lhoestq/conll2003 has no -DOCSTART- rows: cut at the starts it gives the DocBins of the original files."""
-    from_hf = write_splits(hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 2, "sample", sample_document_starts())
+    from_hf = write_splits(
+        hf_splits(unmarked_dataset(), "sample"), tmp_path / "hf", 2, "sample", sample_document_starts()
+    )
     from_files = convert(tmp_path / "files", 2, conll_dir=write_sample_dir(tmp_path / "conll", iob1=True))
     for split in ("train", "dev", "test"):
         assert (tmp_path / "hf" / f"{split}.spacy").read_bytes() == (tmp_path / "files" / f"{split}.spacy").read_bytes()
         hf, files = from_hf["splits"][split], from_files["splits"][split]
-        assert (hf["source_documents"], hf["docs"], hf["document_boundaries"]) == (len(SAMPLE), files["docs"], FROM_STARTS)
+        assert (hf["source_documents"], hf["docs"], hf["document_boundaries"]) == (
+            len(SAMPLE),
+            files["docs"],
+            FROM_STARTS,
+        )
         assert (files["source_documents"], files["document_boundaries"]) == (len(SAMPLE), FROM_MARKERS)
 
 
@@ -217,7 +256,10 @@ def test_conll2003_document_starts_fit_its_figures():
     figures = srsly.read_json(PROJECT_DIR / "scripts" / "data" / "conll2003_figures.json")["splits"]
     for split, hf_split in {"train": "train", "dev": "validation", "test": "test"}.items():
         document_starts = starts[hf_split]["document_starts"]
-        assert len(document_starts) == figures[split]["documents"] and starts[hf_split]["sentences"] == figures[split]["sentences"]
+        assert (
+            len(document_starts) == figures[split]["documents"]
+            and starts[hf_split]["sentences"] == figures[split]["sentences"]
+        )
         assert document_starts[0] == 0 and document_starts == sorted(set(document_starts))
         sizes = [b - a for a, b in zip(document_starts, document_starts[1:] + [starts[hf_split]["sentences"]])]
         histogram = {str(n): sizes.count(n) for n in sorted(set(sizes))}
@@ -230,12 +272,24 @@ def test_conll2003_document_starts_fit_its_figures():
         ("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n", None, None),
         ("EU NNP B-NP B-ORG\nrejects O\n", ":2:", "2 columns: expected 4, as on line 1"),
         ("EU\n", ":1:", "1 column"),
-        ("EU NNP B-NP B-FOO\n", ":1:", "unknown tag 'B-FOO': expected O, or B-, I-, E-, L-, S-, U- followed by one of LOC, MISC, ORG, PER"),
+        (
+            "EU NNP B-NP B-FOO\n",
+            ":1:",
+            "unknown tag 'B-FOO': expected O, or B-, I-, E-, L-, S-, U- followed by one of LOC, MISC, ORG, PER",
+        ),
         ("EU NNP B-NP X-ORG\n", ":1:", "unknown tag 'X-ORG'"),
         ("\n\n  \n", ": empty file", "expected CoNLL lines"),
-        ("EU NNP B-NP B-ORG\n-DOCSTART- -X- -X- O\n", ":2:", "-DOCSTART- inside the sentence that starts on line 1: expected a blank line"),
-        ("EU NNP B-NP B-ORG\nNew\u00a0York NNP B-NP B-LOC\n", ":2:", "5 columns: expected 4, as on line 1 (columns are split at any whitespace, "
-         "and this line holds U+00A0 NO-BREAK SPACE)"),
+        (
+            "EU NNP B-NP B-ORG\n-DOCSTART- -X- -X- O\n",
+            ":2:",
+            "-DOCSTART- inside the sentence that starts on line 1: expected a blank line",
+        ),
+        (
+            "EU NNP B-NP B-ORG\nNew\u00a0York NNP B-NP B-LOC\n",
+            ":2:",
+            "5 columns: expected 4, as on line 1 (columns are split at any whitespace, "
+            "and this line holds U+00A0 NO-BREAK SPACE)",
+        ),
     ],
 )
 def test_bad_lines_name_file_line_and_expectation(tmp_path, text, where, expected):
@@ -277,7 +331,12 @@ def test_missing_and_ambiguous_splits(tmp_path):
 
 
 def test_hf_rows_with_bad_tags_are_refused():
-    dataset = DatasetDict({name: Dataset.from_dict({"tokens": [["EU", "rejects"]], "ner_tags": [[3, 9]]}) for name in ("train", "validation", "test")})
+    dataset = DatasetDict(
+        {
+            name: Dataset.from_dict({"tokens": [["EU", "rejects"]], "ner_tags": [[3, 9]]})
+            for name in ("train", "validation", "test")
+        }
+    )
     with pytest.raises(ConllError, match=r"split train, row 0: tag id 9: expected an id from 0 to 8"):
         hf_splits(dataset, "sample")
     with pytest.raises(ConllError, match=r"missing test split"):
@@ -298,10 +357,19 @@ def test_cli_exits_non_zero_with_the_message(tmp_path):
 def test_published_conll2003_figures_add_up():
     """The figures the real files must give, as the project keeps them: totals match their parts."""
     figures = srsly.read_json(PROJECT_DIR / "scripts" / "data" / "conll2003_figures.json")["splits"]
-    published = {"train": (946, 14041, 203621, 23499), "dev": (216, 3250, 51362, 5942), "test": (231, 3453, 46435, 5648)}
+    published = {
+        "train": (946, 14041, 203621, 23499),
+        "dev": (216, 3250, 51362, 5942),
+        "test": (231, 3453, 46435, 5648),
+    }
     for split, (documents, sentences, tokens, entities) in published.items():
         f = figures[split]
-        assert (f["documents"], f["sentences"], f["tokens"], f["entities_total"]) == (documents, sentences, tokens, entities)
+        assert (f["documents"], f["sentences"], f["tokens"], f["entities_total"]) == (
+            documents,
+            sentences,
+            tokens,
+            entities,
+        )
         assert sum(f["entities"].values()) == entities
         assert sum(f["sentence_length_histogram"].values()) == sentences
         assert sum(int(k) * v for k, v in f["sentence_length_histogram"].items()) == tokens
@@ -311,7 +379,12 @@ def test_published_conll2003_figures_add_up():
 def test_figures_are_checked_against_the_expected_ones(tmp_path):
     stats = convert(tmp_path / "corpus", 10, conll_dir=write_sample_dir(tmp_path / "conll"))
     figures = expected_figures(SAMPLE, 10)
-    expected = {"splits": {split: srsly.json_loads(srsly.json_dumps({**figures, "documents": len(SAMPLE)})) for split in ("train", "dev", "test")}}
+    expected = {
+        "splits": {
+            split: srsly.json_loads(srsly.json_dumps({**figures, "documents": len(SAMPLE)}))
+            for split in ("train", "dev", "test")
+        }
+    }
     assert figure_mismatches(stats, expected) == []
     expected["splits"]["dev"]["entities"]["LOC"] += 1
     expected["splits"]["test"]["documents"] = 231
@@ -323,7 +396,10 @@ def test_figures_are_checked_against_the_expected_ones(tmp_path):
 
 def test_unreachable_dataset_is_a_clear_error(tmp_path):
     """Tests run offline, so the hub dataset cannot load: the step says so at once, instead of retrying or a traceback."""
-    with pytest.raises(ConllError, match=r"dataset lhoestq/conll2003: could not be loaded \(the hub: HF_HUB_OFFLINE is set\).*conll_dir.*project run demo"):
+    with pytest.raises(
+        ConllError,
+        match=r"dataset lhoestq/conll2003: could not be loaded \(the hub: HF_HUB_OFFLINE is set\).*conll_dir.*project run demo",
+    ):
         convert(tmp_path, 10, dataset="lhoestq/conll2003")
 
 

@@ -1,5 +1,6 @@
 """`spacy project run demo` end to end in a copy of the project (the session's `demo_project`), then the wheel
 in a fresh venv, offline."""
+
 import os
 import re
 import shutil
@@ -18,7 +19,10 @@ from scripts.ner_model.hardware import auto_precision
 from scripts.ner_model.runtimes import INT8_REQUIREMENTS, STATIC_INT8_REQUIREMENT, has_openvino
 from fresh_venv import closure, link_distributions, python_site, venv_with, wheel_requirements
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]  # the nested workflow run (about 10 processes, training, a wheel), once
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("demo"),
+]  # the nested workflow run (about 10 processes, training, a wheel), once
 
 TEXTS = [
     "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won .",
@@ -27,9 +31,18 @@ TEXTS = [
 ]
 WHEEL = "demo/packages/en_ner_distilbert_conll03_demo-0.0.0/dist/en_ner_distilbert_conll03_demo-0.0.0-py3-none-any.whl"
 OUTPUTS = [
-    "demo/corpus/train.spacy", "demo/corpus/dev.spacy", "demo/corpus/test.spacy", "demo/corpus/stats.json",
-    "demo/training/model-best", "demo/training/train_log.jsonl", "demo/metrics/test.json", "demo/metrics/test_predictions.spacy",
-    "demo/metrics/crosscheck.json", "demo/metrics/test_predictions.conll", "demo/metrics/test_displacy.html", WHEEL,
+    "demo/corpus/train.spacy",
+    "demo/corpus/dev.spacy",
+    "demo/corpus/test.spacy",
+    "demo/corpus/stats.json",
+    "demo/training/model-best",
+    "demo/training/train_log.jsonl",
+    "demo/metrics/test.json",
+    "demo/metrics/test_predictions.spacy",
+    "demo/metrics/crosscheck.json",
+    "demo/metrics/test_predictions.conll",
+    "demo/metrics/test_displacy.html",
+    WHEEL,
 ]
 REAL_RUN = ("corpus", "training", "metrics", "packages")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -53,7 +66,9 @@ def test_displacy_page_shows_the_saved_predictions(demo_project):
     """Each predicted panel holds exactly the entities of the saved predicted Doc, in order."""
     html = (demo_project / "demo/metrics/test_displacy.html").read_text(encoding="utf8")
     panels = re.split(r"<h2[^>]*>", html)[1:]
-    predicted = list(DocBin().from_disk(demo_project / "demo/metrics/test_predictions.spacy").get_docs(spacy.blank("en").vocab))
+    predicted = list(
+        DocBin().from_disk(demo_project / "demo/metrics/test_predictions.spacy").get_docs(spacy.blank("en").vocab)
+    )
     predicted_panels = [p for p in panels if ": predicted (" in p.split("</h2>", 1)[0]]
     assert len(predicted_panels) == 5
     for i, panel in enumerate(predicted_panels):
@@ -72,7 +87,11 @@ def test_demo_model_learns(demo_project):
     dev = demo_project / "demo/corpus/dev.spacy"
     trained, _ = evaluate(spacy.load(demo_project / "demo/training/model-best"), dev)
     config = spacy.util.load_config(demo_project / "demo/training/model-best/config.cfg")
-    paths = {"train": str(demo_project / "demo/corpus/train.spacy"), "dev": str(dev), "transformer": str(demo_project / "demo/assets/tiny-distilbert")}
+    paths = {
+        "train": str(demo_project / "demo/corpus/train.spacy"),
+        "dev": str(dev),
+        "transformer": str(demo_project / "demo/assets/tiny-distilbert"),
+    }
     untrained, _ = evaluate(init_nlp(config.merge({"paths": paths})), dev)
     print(f"demo dev F: trained {trained['ents_f']:.4f}, untrained {untrained['ents_f'] or 0:.4f}")
     assert trained["ents_f"] > (untrained["ents_f"] or 0) + 0.3
@@ -99,7 +118,11 @@ def test_wheel_in_a_fresh_venv_with_only_its_requirements_predicts_in_every_prec
     asks for OpenVINO (not a requirement: no "auto" runs it) and, given it, runs the package's copy."""
     wheel = demo_project / WHEEL
     python = venv_with(tmp_path / "venv", wheel_requirements(wheel))
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", str(wheel)], capture_output=True, text=True)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
 
     model = demo_project / "demo/training/model-best"
@@ -109,7 +132,14 @@ def test_wheel_in_a_fresh_venv_with_only_its_requirements_predicts_in_every_prec
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": ""}
 
     def predict(*precisions):
-        result = subprocess.run([str(python), "-c", PREDICT, *precisions], input=srsly.json_dumps(TEXTS), capture_output=True, text=True, cwd=tmp_path, env=env)
+        result = subprocess.run(
+            [str(python), "-c", PREDICT, *precisions],
+            input=srsly.json_dumps(TEXTS),
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         return srsly.json_loads(result.stdout)
 
@@ -118,7 +148,10 @@ def test_wheel_in_a_fresh_venv_with_only_its_requirements_predicts_in_every_prec
         answer = answers[precision]
         assert answer["resolved"] == (auto_precision() if precision == "auto" else precision), answer
         assert [[tuple(e) for e in doc] for doc in answer["ents"]] == expected[precision], precision
-    assert "pip install" in answers["int8-static"]["error"] and STATIC_INT8_REQUIREMENT.split(">")[0] in answers["int8-static"]["error"]
+    assert (
+        "pip install" in answers["int8-static"]["error"]
+        and STATIC_INT8_REQUIREMENT.split(">")[0] in answers["int8-static"]["error"]
+    )
     meta = answers["fp32"]["meta"]
     assert meta["version"] == "0.0.0" and meta["description"].startswith("DEMO ONLY: random transformer weights")
     assert "invented" in meta["sources"][0]["license"] and "random weights" in meta["sources"][1]["license"]

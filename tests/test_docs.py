@@ -1,4 +1,5 @@
 """The README says what the code does: its set-up commands, the project's commands, the results section."""
+
 import re
 from pathlib import Path
 
@@ -10,8 +11,17 @@ from scripts.readme_results import END, START, copy_pictures, replace_section, r
 
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf8")
 DOCS_START, DOCS_END = "<!-- WEASEL: AUTO-GENERATED DOCS START", "<!-- WEASEL: AUTO-GENERATED DOCS END"
-TEST_SCORES = {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {"PER": {"p": 0.5, "r": 0.25, "f": 1 / 3}}}
-STATS = {"source": "lhoestq/conll2003", "n_sents": 10, "splits": {"test": {"sentences": 2, "tokens": 9, "entities_total": 4}}}
+TEST_SCORES = {
+    "ents_p": 0.5,
+    "ents_r": 0.25,
+    "ents_f": 1 / 3,
+    "ents_per_type": {"PER": {"p": 0.5, "r": 0.25, "f": 1 / 3}},
+}
+STATS = {
+    "source": "lhoestq/conll2003",
+    "n_sents": 10,
+    "splits": {"test": {"sentences": 2, "tokens": 9, "entities_total": 4}},
+}
 
 
 def readme_head() -> list:
@@ -44,14 +54,27 @@ def test_readme_is_a_front_page_that_leaves_detail_to_docs():
     which an edit of a sentence cannot cross. Each feature's section points to its page in docs/."""
     text = hand_written(README)
     sections = {part.split("\n", 1)[0]: part.splitlines() for part in re.split(r"^## ", text, flags=re.M)[1:]}
-    titles = ["What it does", "The real run", "How well it learns", "Using the model", "Annotating files: `annotate`",
-              "Serving", "Results", "Tests"]
+    titles = [
+        "What it does",
+        "The real run",
+        "How well it learns",
+        "Using the model",
+        "Annotating files: `annotate`",
+        "Serving",
+        "Results",
+        "Tests",
+    ]
     assert [title for title in sections if title in titles] == titles
     too_long = {title: len(lines) for title, lines in sections.items() if len(lines) > 50}
     assert not too_long, f"README sections over 50 lines (move detail to docs/): {too_long}"
     assert len(text.splitlines()) <= 250, "README is over 250 hand-written lines: move detail to docs/"
-    pages = {"How well it learns": "docs/accuracy.md", "Using the model": "docs/precision.md",
-             "Annotating files: `annotate`": "docs/annotate.md", "Serving": "docs/serving.md", "Tests": "docs/tests.md"}
+    pages = {
+        "How well it learns": "docs/accuracy.md",
+        "Using the model": "docs/precision.md",
+        "Annotating files: `annotate`": "docs/annotate.md",
+        "Serving": "docs/serving.md",
+        "Tests": "docs/tests.md",
+    }
     assert {title: page for title, page in pages.items() if f"]({page}" not in "\n".join(sections[title])} == {}
     assert 'python -m pytest -m "not slow" tests' in "\n".join(sections["Tests"])
     assert "slow:" in (PROJECT_DIR / "pytest.ini").read_text()  # the marker the fast tier leaves out
@@ -93,8 +116,12 @@ def test_links_lead_to_files_and_headings_that_exist(page):
 def test_code_points_to_docs_that_exist():
     """Comments say why and leave figures to docs/, naming the page and section: each such pointer in the code,
     the config and project.yml leads to a file and heading that exist."""
-    sources = [*(PROJECT_DIR / "scripts").rglob("*.py"), *(PROJECT_DIR / "configs").glob("*.cfg"),
-               PROJECT_DIR / "project.yml", *PROJECT_DIR.glob("requirements*.txt")]
+    sources = [
+        *(PROJECT_DIR / "scripts").rglob("*.py"),
+        *(PROJECT_DIR / "configs").glob("*.cfg"),
+        PROJECT_DIR / "project.yml",
+        *PROJECT_DIR.glob("requirements*.txt"),
+    ]
     missing = {}
     for source in sources:
         targets = re.findall(r"\bdocs/[\w/.-]+\.md(?:#[\w-]+)?", source.read_text(encoding="utf8"))
@@ -123,14 +150,34 @@ def test_results_section_is_replaced_between_its_markers():
 
 
 def test_package_meta_carries_sources_and_measured_scores():
-    meta = package_meta(TEST_SCORES, {"agree": True}, STATS, "distilbert-base-uncased", "1.2.3", "MIT", "data terms", "apache-2.0")
+    meta = package_meta(
+        TEST_SCORES, {"agree": True}, STATS, "distilbert-base-uncased", "1.2.3", "MIT", "data terms", "apache-2.0"
+    )
     assert meta["performance"] == TEST_SCORES and meta["version"] == "1.2.3"
     assert meta["sources"] == [
-        {"name": "lhoestq/conll2003", "url": "https://huggingface.co/datasets/lhoestq/conll2003", "license": "data terms"},
-        {"name": "distilbert-base-uncased", "url": "https://huggingface.co/distilbert-base-uncased", "license": "apache-2.0"},
+        {
+            "name": "lhoestq/conll2003",
+            "url": "https://huggingface.co/datasets/lhoestq/conll2003",
+            "license": "data terms",
+        },
+        {
+            "name": "distilbert-base-uncased",
+            "url": "https://huggingface.co/distilbert-base-uncased",
+            "license": "apache-2.0",
+        },
     ]
     assert "Test F 0.3333" in meta["description"]
-    noted = package_meta(TEST_SCORES, {"agree": True}, STATS, "distilbert-base-uncased", "0.0.0", "MIT", "invented", "random", note="DEMO ONLY.")
+    noted = package_meta(
+        TEST_SCORES,
+        {"agree": True},
+        STATS,
+        "distilbert-base-uncased",
+        "0.0.0",
+        "MIT",
+        "invented",
+        "random",
+        note="DEMO ONLY.",
+    )
     assert noted["description"].startswith("DEMO ONLY. English NER")
     files = licence_files({**meta, "name": "ner_x"})
     assert files["LICENSE"].startswith("ner_x 1.2.3 is released under the MIT licence")

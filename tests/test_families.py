@@ -4,6 +4,7 @@ and batches, annotate, serve, and a packaged wheel in a fresh venv. DistilBERT (
 suite's model; BERT, which once crashed bf16 training with its pooler output, runs in the fast tier; the
 other families in the slow tier.
 """
+
 import math
 import os
 import random
@@ -67,8 +68,11 @@ def family_transformer(tmp_path_factory, demo_conll_dir, family) -> Path:
     architecture, cased = FAMILIES[family]
     words = list(conll_words([demo_conll_dir / "train.txt"]))
     return made_once(
-        tmp_path_factory, f"tiny_{family}",
-        lambda path: make_transformer(path, words, dim=32, n_layers=1, n_heads=2, hidden_dim=64, lowercase=not cased, architecture=architecture),
+        tmp_path_factory,
+        f"tiny_{family}",
+        lambda path: make_transformer(
+            path, words, dim=32, n_layers=1, n_heads=2, hidden_dim=64, lowercase=not cased, architecture=architecture
+        ),
     )
 
 
@@ -83,6 +87,7 @@ def family_pipeline(tmp_path_factory, demo_corpus, family_transformer, family) -
 def test_training_steps_in_each_precision(family_transformer, demo_corpus, training_precision):
     """bf16 autocast runs natively on AMX and AVX512-BF16 CPUs; torch emulates it on others (slower, the same code)."""
     from scripts.corpus_reader import create_gold_sentences_corpus
+
     overrides = {"paths.transformer": str(family_transformer), TRAINING_PRECISION: training_precision}
     config = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg", overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
@@ -106,11 +111,19 @@ def fp32_docs(family_pipeline):
     return docs
 
 
-@pytest.mark.parametrize("precision", [
-    "bf16",
-    pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
-    pytest.param("int8-static", marks=pytest.mark.skipif(not (has_onnxruntime() and has_openvino()), reason="needs onnxruntime and openvino")),
-])
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "bf16",
+        pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
+        pytest.param(
+            "int8-static",
+            marks=pytest.mark.skipif(
+                not (has_onnxruntime() and has_openvino()), reason="needs onnxruntime and openvino"
+            ),
+        ),
+    ],
+)
 def test_each_precision_agrees_with_fp32(family_pipeline, demo_corpus, fp32_docs, family, precision):
     """Tag agreement >= 99.5% with fp32 (the accuracy bar, docs/precision.md); a precision a family's graph
     cannot run is refused when its copy is made, naming the family."""
@@ -118,7 +131,10 @@ def test_each_precision_agrees_with_fp32(family_pipeline, demo_corpus, fp32_docs
     if precision == "int8-static":
         calibration = DocBin().from_disk(demo_corpus / "train.spacy").get_docs(nlp.vocab)
         if (FAMILIES[family][0], precision) in REFUSED:
-            with pytest.raises(ValueError, match=f'"{precision}": the {REFUSED[FAMILIES[family][0], precision]} transformer.*"fp32" and "bf16"'):
+            with pytest.raises(
+                ValueError,
+                match=f'"{precision}": the {REFUSED[FAMILIES[family][0], precision]} transformer.*"fp32" and "bf16"',
+            ):
                 calibrate_int8_static(nlp, calibration)
             return
         calibrate_int8_static(nlp, calibration)
@@ -126,13 +142,20 @@ def test_each_precision_agrees_with_fp32(family_pipeline, demo_corpus, fp32_docs
     ours, reference = tags(nlp.pipe(TEXTS)), tags(fp32_docs)
     agreement = sum(a == b for a, b in zip(ours, reference)) / len(reference)
     # int8-static is opt-in and misses the bar on a real encoder (docs/precision.md): here it must run and mostly agree
-    assert agreement >= (0.98 if precision == "int8-static" else 0.995), f"{precision}: {agreement:.4%} of tags as fp32's"
+    assert agreement >= (0.98 if precision == "int8-static" else 0.995), (
+        f"{precision}: {agreement:.4%} of tags as fp32's"
+    )
 
 
 @pytest.mark.slow  # every family, the fast one included: test_same_entities.py checks DistilBERT in more ways
-@pytest.mark.parametrize("precision", [
-    "fp32", "bf16", pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
-])
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "fp32",
+        "bf16",
+        pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
+    ],
+)
 def test_same_entities_alone_in_batches_and_threads(family_pipeline, precision):
     nlp = spacy.load(family_pipeline, config={PRECISION: precision})
     alone = [entities(nlp(text)) for text in TEXTS]
@@ -154,7 +177,10 @@ def test_annotate_and_serve(family_pipeline, tmp_path):
 
     texts = TEXTS[:20]
     nlp = spacy.load(family_pipeline)
-    expected = [[{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in nlp(text).ents] for text in texts]
+    expected = [
+        [{"start": e.start_char, "end": e.end_char, "label": e.label_, "text": e.text} for e in nlp(text).ents]
+        for text in texts
+    ]
     (tmp_path / "in.txt").write_text("\n".join(texts) + "\n", encoding="utf8")
     annotate(str(family_pipeline), str(tmp_path / "in.txt"), tmp_path / "out.jsonl", engine="local")
     assert [line["ents"] for line in srsly.read_jsonl(tmp_path / "out.jsonl")] == expected
@@ -178,26 +204,52 @@ def test_every_family_as_a_wheel_in_a_fresh_venv(demo_corpus, demo_conll_dir, tm
     words = list(conll_words([demo_conll_dir / "train.txt"]))
     wheels, expected = [], {}
     for family, (architecture, cased) in FAMILIES.items():
-        transformer = make_transformer(tmp_path / family / "transformer", words, dim=32, n_layers=1, n_heads=2, hidden_dim=64, lowercase=not cased, architecture=architecture)
+        transformer = make_transformer(
+            tmp_path / family / "transformer",
+            words,
+            dim=32,
+            n_layers=1,
+            n_heads=2,
+            hidden_dim=64,
+            lowercase=not cased,
+            architecture=architecture,
+        )
         train_tiny_pipeline(tmp_path / family / "model", demo_corpus, transformer, expected=())
         nlp = spacy.load(tmp_path / family / "model")
         name = f"tiny_{family.replace('-', '_')}"
-        meta = {**nlp.meta, "name": name, "version": "0.0.1", "requirements": list(INT8_REQUIREMENTS), "license": "MIT",
-                "sources": [{"name": str(transformer), "url": "", "license": "random weights, MIT"}]}
+        meta = {
+            **nlp.meta,
+            "name": name,
+            "version": "0.0.1",
+            "requirements": list(INT8_REQUIREMENTS),
+            "license": "MIT",
+            "sources": [{"name": str(transformer), "url": "", "license": "random weights, MIT"}],
+        }
         wheels.append(build_wheel(tmp_path / family / "model", tmp_path / "packages", meta))
         expected[f"en_{name}"] = [entities(doc) for doc in nlp.pipe(TEXTS[:20])]
         assert any(expected[f"en_{name}"]), f"{family}: no entity in 20 texts, nothing to compare"
         shutil.rmtree(tmp_path / family)  # the transformer folder and the model: the wheel must bring what it needs
 
     python = venv_with(tmp_path / "venv", sorted({line for wheel in wheels for line in wheel_requirements(wheel)}))
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", *map(str, wheels)], capture_output=True, text=True)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", *map(str, wheels)],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     script = (
         "import json, sys, spacy; texts = json.load(sys.stdin); "
         "print(json.dumps({name: [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in spacy.load(name).pipe(texts)] for name in sys.argv[1:]}))"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": ""}
-    result = subprocess.run([str(python), "-c", script, *expected], input=srsly.json_dumps(TEXTS[:20]), capture_output=True, text=True, cwd=tmp_path, env=env)
+    result = subprocess.run(
+        [str(python), "-c", script, *expected],
+        input=srsly.json_dumps(TEXTS[:20]),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = srsly.json_loads(result.stdout)
     assert {name: [[tuple(e) for e in doc] for doc in docs] for name, docs in found.items()} == expected

@@ -1,5 +1,6 @@
 """A trained pipeline on long and odd input: 100,000 words, nothing, whitespace, emoji, other scripts,
 control characters, and text over nlp.max_length (spaCy's E088, not a crash inside)."""
+
 import pytest
 import spacy
 

@@ -1,9 +1,11 @@
 """The config's optimizer: thinc's Adam, its CPU update done by torch's fused kernel, to the same result."""
+
 import numpy
 import pytest
 from thinc.api import Adam
 
 from scripts.optimizer import create_torch_adam
+
 # eps is added after the bias correction by torch, before it by thinc: it matters only for
 # gradients near eps (tiny ones, after clipping), so it is set out of the way here.
 SETTINGS = {"L2": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-12, "L2_is_weight_decay": True, "use_averages": False}

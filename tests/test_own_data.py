@@ -1,5 +1,6 @@
 """Data that is not CoNLL-2003: other, more and longer entity types, two tab-separated columns, BIO, BILOU and
 IOBES, no documents, hub-style datasets saved to disk; seqeval still agrees with spaCy on every figure."""
+
 import random
 import re
 import shlex
@@ -27,8 +28,24 @@ from scripts.synthetic_news import generate_documents
 
 WNUT_TYPES = ("corporation", "creative-work", "group", "location", "person", "product")
 ONTONOTES_TYPES = (
-    "CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP", "ORDINAL", "ORG",
-    "PERCENT", "PERSON", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART",
+    "CARDINAL",
+    "DATE",
+    "EVENT",
+    "FAC",
+    "GPE",
+    "LANGUAGE",
+    "LAW",
+    "LOC",
+    "MONEY",
+    "NORP",
+    "ORDINAL",
+    "ORG",
+    "PERCENT",
+    "PERSON",
+    "PRODUCT",
+    "QUANTITY",
+    "TIME",
+    "WORK_OF_ART",
 )
 VOCAB = spacy.blank("en").vocab  # once: making one costs a third of a second
 SPLIT_SEEDS = {"train": 0, "dev": 1, "test": 2}  # make_demo_data's seed + offset per split
@@ -36,7 +53,11 @@ SPLIT_SEEDS = {"train": 0, "dev": 1, "test": 2}  # make_demo_data's seed + offse
 
 def generated_sentences(labels, split: str, n_docs: int) -> List[Sentence]:
     """The sentences make_demo_data writes for `split` (seed 0), read back independently of the files."""
-    return [s for d in generate_documents(n_docs, SPLIT_SEEDS[split], split=split, max_sentences=20, labels=labels) for s in d]
+    return [
+        s
+        for d in generate_documents(n_docs, SPLIT_SEEDS[split], split=split, max_sentences=20, labels=labels)
+        for s in d
+    ]
 
 
 def exported(path: Path):
@@ -88,14 +109,18 @@ def test_ontonotes_types_in_bilou_and_iobes_give_the_docbins_of_bio(tmp_path, sc
     if scheme == "iobes":
         for name in FILES.values():
             text = (other / name).read_text(encoding="utf8")
-            (other / name).write_text(re.sub(r"\t([LU])-", lambda m: "\t" + {"L": "E", "U": "S"}[m.group(1)] + "-", text), encoding="utf8")
+            (other / name).write_text(
+                re.sub(r"\t([LU])-", lambda m: "\t" + {"L": "E", "U": "S"}[m.group(1)] + "-", text), encoding="utf8"
+            )
     text = (other / "train.txt").read_text(encoding="utf8")
     assert ("\tU-" in text and "\tL-" in text) if scheme == "bilou" else ("\tS-" in text and "\tE-" in text)
     from_bio = convert(tmp_path / "from_bio", 10, conll_dir=bio)
     from_other = convert(tmp_path / "from_other", 10, conll_dir=other)
     assert from_bio["labels"] == sorted(ONTONOTES_TYPES)
     for split in ("train", "dev", "test"):
-        assert (tmp_path / "from_bio" / f"{split}.spacy").read_bytes() == (tmp_path / "from_other" / f"{split}.spacy").read_bytes()
+        assert (tmp_path / "from_bio" / f"{split}.spacy").read_bytes() == (
+            tmp_path / "from_other" / f"{split}.spacy"
+        ).read_bytes()
         assert from_other["splits"][split]["tag_scheme"] == scheme.upper()
         assert from_other["splits"][split]["tags_repaired"] == 0
 
@@ -104,7 +129,10 @@ def test_tags_are_read_as_seqeval_and_conlleval_read_them():
     """Random tag sequences in every scheme, well formed or not: the IOB2 tags hold the chunks seqeval finds in the raw ones."""
     rng = random.Random(0)
     for _ in range(300):
-        raw = [rng.choice(["O", "O"] + [f"{p}-{t}" for p in "BIELSU" for t in ("creative-work", "WORK_OF_ART")]) for _ in range(rng.randint(1, 12))]
+        raw = [
+            rng.choice(["O", "O"] + [f"{p}-{t}" for p in "BIELSU" for t in ("creative-work", "WORK_OF_ART")])
+            for _ in range(rng.randint(1, 12))
+        ]
         tags, repaired = read_tags(raw, ["here"] * len(raw))
         conlleval_view = [re.sub(r"^L-", "E-", re.sub(r"^U-", "S-", tag)) for tag in raw]  # conlleval knows E and S
         assert get_entities(tags) == get_entities(conlleval_view), raw
@@ -152,36 +180,59 @@ def test_bad_two_column_lines(tmp_path, text, expected):
 
 def test_spaces_or_tabs_first_and_last_column(tmp_path):
     tabs, spaces = tmp_path / "tabs.txt", tmp_path / "spaces.txt"
-    tabs.write_text("New\tNNP\tB-GPE\nYork\tNNP\tI-GPE\n\t\nhi\tUH\tO\n", encoding="utf8")  # WNUT-17's train file has "\t" lines between sentences
+    tabs.write_text(
+        "New\tNNP\tB-GPE\nYork\tNNP\tI-GPE\n\t\nhi\tUH\tO\n", encoding="utf8"
+    )  # WNUT-17's train file has "\t" lines between sentences
     spaces.write_text("New  B-GPE\nYork  I-GPE\n\nhi  O\n", encoding="utf8")
     assert read_conll_file(tabs) == read_conll_file(spaces)
     assert [s.words for d in read_conll_file(tabs).documents for s in d] == [["New", "York"], ["hi"]]
 
 
 def wnut_rows(sentences: List[Sentence], names: List[str]) -> dict:
-    return {"id": [str(i) for i in range(len(sentences))], "tokens": [s.words for s in sentences], "ner_tags": [[names.index(t) for t in s.tags] for s in sentences]}
+    return {
+        "id": [str(i) for i in range(len(sentences))],
+        "tokens": [s.words for s in sentences],
+        "ner_tags": [[names.index(t) for t in s.tags] for s in sentences],
+    }
 
 
 def test_saved_dataset_with_class_labels_gives_the_files_docbins(wnut_dir, tmp_path):
     """A DatasetDict saved with save_to_disk, laid out as the hub's wnut_17 (id, tokens, ner_tags ClassLabel)."""
     names = ["O"] + [f"{p}-{t}" for t in WNUT_TYPES + ("event",) for p in "BI"]  # one type the data never uses
-    features = Features({"id": Value("string"), "tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))})
-    splits = {hf: Dataset.from_dict(wnut_rows(generated_sentences(WNUT_TYPES, split, n), names), features=features)
-              for split, hf, n in (("train", "train", 12), ("dev", "validation", 4), ("test", "test", 4))}
+    features = Features(
+        {"id": Value("string"), "tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))}
+    )
+    splits = {
+        hf: Dataset.from_dict(wnut_rows(generated_sentences(WNUT_TYPES, split, n), names), features=features)
+        for split, hf, n in (("train", "train", 12), ("dev", "validation", 4), ("test", "test", 4))
+    }
     DatasetDict(splits).save_to_disk(str(tmp_path / "saved"))
     from_hub = convert(tmp_path / "hub", 10, dataset=str(tmp_path / "saved"))
     from_files = convert(tmp_path / "files", 10, conll_dir=wnut_dir)
-    assert from_hub["labels"] == sorted(WNUT_TYPES + ("event",)) and from_hub["labels_from"] == "the dataset's tag names"
+    assert (
+        from_hub["labels"] == sorted(WNUT_TYPES + ("event",)) and from_hub["labels_from"] == "the dataset's tag names"
+    )
     assert from_hub["splits"] == from_files["splits"]
     for split in ("train", "dev", "test"):
-        assert (tmp_path / "hub" / f"{split}.spacy").read_bytes() == (tmp_path / "files" / f"{split}.spacy").read_bytes()
+        assert (tmp_path / "hub" / f"{split}.spacy").read_bytes() == (
+            tmp_path / "files" / f"{split}.spacy"
+        ).read_bytes()
 
 
 def test_columns_found_by_name_or_kind_else_named():
-    one_of_each = {"toks": Sequence(Value("string")), "bio": Sequence(ClassLabel(names=["O", "B-x"])), "n": Value("int32")}
+    one_of_each = {
+        "toks": Sequence(Value("string")),
+        "bio": Sequence(ClassLabel(names=["O", "B-x"])),
+        "n": Value("int32"),
+    }
     assert find_columns(Features(one_of_each), "here") == ("toks", "bio")
-    two_tag_lists = Features({"words": Sequence(Value("string")), "bio": Sequence(Value("string")), "pos": Sequence(Value("string"))})
-    with pytest.raises(ConllError, match=r"here: cannot tell which column holds the tags \(lists that could: bio, pos\): name it with --tags-column"):
+    two_tag_lists = Features(
+        {"words": Sequence(Value("string")), "bio": Sequence(Value("string")), "pos": Sequence(Value("string"))}
+    )
+    with pytest.raises(
+        ConllError,
+        match=r"here: cannot tell which column holds the tags \(lists that could: bio, pos\): name it with --tags-column",
+    ):
         find_columns(two_tag_lists, "here")
     assert find_columns(two_tag_lists, "here", tags_column="bio") == ("words", "bio")
     with pytest.raises(ConllError, match=r"here: no column 'ner' for the tags: expected one of words, bio, pos"):
@@ -189,8 +240,14 @@ def test_columns_found_by_name_or_kind_else_named():
 
 
 def test_dataset_with_string_tags_in_other_columns(tmp_path):
-    sentences = {split: generated_sentences(WNUT_TYPES, split, n) for split, n in (("train", 12), ("dev", 4), ("test", 4))}
-    rows = lambda s: {"words": [x.words for x in s], "bio": [x.tags for x in s], "pos": [["X"] * len(x.words) for x in s]}  # noqa: E731
+    sentences = {
+        split: generated_sentences(WNUT_TYPES, split, n) for split, n in (("train", 12), ("dev", 4), ("test", 4))
+    }
+    rows = lambda s: {
+        "words": [x.words for x in s],
+        "bio": [x.tags for x in s],
+        "pos": [["X"] * len(x.words) for x in s],
+    }  # noqa: E731
     dataset = DatasetDict({hf: Dataset.from_dict(rows(sentences[split])) for split, hf in HF_SPLITS.items()})
     dataset.save_to_disk(str(tmp_path / "saved"))
     stats = convert(tmp_path / "hub", 10, dataset=str(tmp_path / "saved"), columns=("", "bio"))
@@ -229,10 +286,20 @@ def test_seqeval_agrees_with_spacy_on_every_figure(tmp_path, labels):
 
 
 def test_package_description_names_the_data_and_its_labels():
-    scores = {"ents_p": 0.5, "ents_r": 0.5, "ents_f": 0.5, "ents_per_type": {t: {"p": 0.5, "r": 0.5, "f": 0.5} for t in WNUT_TYPES}}
+    scores = {
+        "ents_p": 0.5,
+        "ents_r": 0.5,
+        "ents_f": 0.5,
+        "ents_per_type": {t: {"p": 0.5, "r": 0.5, "f": 0.5} for t in WNUT_TYPES},
+    }
     stats = {"source": "assets/wnut17", "labels": list(WNUT_TYPES)}
-    meta = package_meta(scores, {"agree": True}, stats, "distilbert-base-uncased", "1.0.0", "MIT", "CC-BY 4.0", "apache-2.0")
-    assert "fine-tuned with spaCy on wnut17 (corporation, creative-work, group, location, person, product)" in meta["description"]
+    meta = package_meta(
+        scores, {"agree": True}, stats, "distilbert-base-uncased", "1.0.0", "MIT", "CC-BY 4.0", "apache-2.0"
+    )
+    assert (
+        "fine-tuned with spaCy on wnut17 (corporation, creative-work, group, location, person, product)"
+        in meta["description"]
+    )
     assert "LOC" not in meta["description"]
 
 
@@ -260,8 +327,12 @@ def test_all_on_wnut_style_files(tmp_path, tiny_transformer, monkeypatch):
     data = tmp_path / "wnut"
     make_demo_data(data, n_train_docs=6, n_eval_docs=3, seed=0, labels=WNUT_TYPES, layout="tsv")
     overrides = {
-        "conll_dir": str(data), "expected_figures": "", "transformer": str(tiny_transformer), "gpu_id": "-1",
-        "package_name": "ner_distilbert_wnut_test", "version": "0.0.0",
+        "conll_dir": str(data),
+        "expected_figures": "",
+        "transformer": str(tiny_transformer),
+        "gpu_id": "-1",
+        "package_name": "ner_distilbert_wnut_test",
+        "version": "0.0.0",
         "train_overrides": "training.max_steps=6 training.eval_frequency=3 training.optimizer.learn_rate.warmup_fraction=0.3",
     }
     run_workflow_in_process(project, "all", overrides, monkeypatch)

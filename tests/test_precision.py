@@ -5,6 +5,7 @@ model); these check the plumbing: each precision gives fp32 outputs of the right
 the setting is read from the config and from spacy.load overrides, training stays fp32, and a
 pipeline saved and loaded again rebuilds its fast copy from the loaded weights.
 """
+
 import importlib.util
 import os
 import shutil
@@ -27,12 +28,17 @@ from scripts.package import MODEL_CODE
 CONFIG = "configs/distilbert_ner.cfg"
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 HAS_OPENVINO = HAS_ORT and has_openvino()
-WORDS = [["Anna", "Adler", "visited", "Lisbon", "."], ["Shares", "in", "Northwind", "Bank", "rose", "3", "percent", "on", "Tuesday", "."]]
+WORDS = [
+    ["Anna", "Adler", "visited", "Lisbon", "."],
+    ["Shares", "in", "Northwind", "Bank", "rose", "3", "percent", "on", "Tuesday", "."],
+]
 
 
 @pytest.fixture(scope="module")
 def saved_pipeline(tiny_transformer, tmp_path_factory):
-    config = spacy.util.load_config(CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "fp32"}, interpolate=True)
+    config = spacy.util.load_config(
+        CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "fp32"}, interpolate=True
+    )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * (len(w) - 1) + ["B-LOC"]) for w in WORDS])
     path = tmp_path_factory.mktemp("precision") / "nlp"
@@ -49,7 +55,10 @@ def shim(nlp):
     return nlp.get_pipe("transformer").model.layers[0].shims[0]
 
 
-@pytest.mark.parametrize("precision", ["bf16", pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed"))])
+@pytest.mark.parametrize(
+    "precision",
+    ["bf16", pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed"))],
+)
 def test_precision_outputs_fp32_close_to_fp32(saved_pipeline, precision):
     reference = hidden_states(spacy.load(saved_pipeline))
     nlp = spacy.load(saved_pipeline, config={PRECISION: precision})
@@ -104,7 +113,9 @@ def test_bad_precision_is_refused():
 @pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
 def test_initialize_builds_no_int8_copy(tiny_transformer):
     """initialize predicts once to learn the width: in fp32, since training is about to change the weights."""
-    config = spacy.util.load_config(CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "int8"}, interpolate=True)
+    config = spacy.util.load_config(
+        CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "int8"}, interpolate=True
+    )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS])
     assert shim(nlp).onnx_copies == {} and shim(nlp).inference_precision == "int8"
@@ -154,7 +165,9 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
         assert ours.dtype == numpy.float32 and ours.shape == theirs.shape
         assert float(numpy.abs(ours - theirs).max()) < 0.1 * float(numpy.abs(theirs).max())
     nlp.to_disk(tmp_path / "calibrated")
-    monkeypatch.setattr(torch.onnx, "export", lambda *args, **kwargs: pytest.fail("exported although the pipeline holds its copy"))
+    monkeypatch.setattr(
+        torch.onnx, "export", lambda *args, **kwargs: pytest.fail("exported although the pipeline holds its copy")
+    )
     loaded = spacy.load(tmp_path / "calibrated", config={PRECISION: "int8-static"})
     assert shim(loaded).onnx_copy("int8-static") == made
     assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
@@ -167,10 +180,16 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
 
 
 @pytest.mark.slow  # a fresh process, which imports spaCy and torch again
-@pytest.mark.parametrize("precision", [
-    pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")),
-    pytest.param("int8-static", marks=pytest.mark.skipif(not HAS_OPENVINO, reason="int8-static needs onnxruntime and openvino")),
-])
+@pytest.mark.parametrize(
+    "precision",
+    [
+        pytest.param("int8", marks=pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")),
+        pytest.param(
+            "int8-static",
+            marks=pytest.mark.skipif(not HAS_OPENVINO, reason="int8-static needs onnxruntime and openvino"),
+        ),
+    ],
+)
 def test_int8_copies_send_no_telemetry(saved_pipeline, tmp_path, precision):
     """ONNX Runtime keeps a device id and usage events under ~/.cache/Microsoft unless ORT_DISABLE_TELEMETRY is
     set when it is imported; openvino's converter, when imported, forks a process that sends usage telemetry and
@@ -192,10 +211,16 @@ assert forks == [], "forked"
 """
     home = tmp_path / "home"
     home.mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in ("CI", "ORT_DISABLE_TELEMETRY")}  # telemetry's own switches
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("CI", "ORT_DISABLE_TELEMETRY")
+    }  # telemetry's own switches
     done = subprocess.run(
-        [sys.executable, "-c", script], env={**env, "HOME": str(home), "HF_HUB_OFFLINE": "1"},
-        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        env={**env, "HOME": str(home), "HF_HUB_OFFLINE": "1"},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (home / "intel").exists() and not (home / ".cache" / "Microsoft").exists()
@@ -205,9 +230,15 @@ def test_int8_requirements_admit_what_requirements_txt_pins():
     """The wheel requires ranges (scripts/package.py), and the versions the project is tested with are inside them."""
     from packaging.requirements import Requirement
 
-    pins = dict(line.split("==") for line in (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().split() if "==" in line)
+    pins = dict(
+        line.split("==")
+        for line in (Path(__file__).resolve().parent.parent / "requirements.txt").read_text().split()
+        if "==" in line
+    )
     for requirement in map(Requirement, INT8_REQUIREMENTS):
-        assert "==" not in str(requirement.specifier) and requirement.specifier.contains(pins[requirement.name]), requirement
+        assert "==" not in str(requirement.specifier) and requirement.specifier.contains(pins[requirement.name]), (
+            requirement
+        )
 
 
 def transformer_nodes(model):
@@ -222,7 +253,9 @@ def test_replace_listeners_copy_predicts_in_the_configured_precision(saved_pipel
     docs = [Doc(nlp.vocab, words=w) for w in WORDS]
     shared = nlp.get_pipe("transformer").model
     expected = [output.model_output.last_hidden_state for output in shared.predict(docs).doc_data]
-    entities = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(Doc(nlp.vocab, words=w) for w in WORDS)]
+    entities = [
+        [(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(Doc(nlp.vocab, words=w) for w in WORDS)
+    ]
     nlp.replace_listeners("transformer", "ner", ["model.tok2vec"])
     (copied,) = transformer_nodes(nlp.get_pipe("ner").model)
     assert copied is not shared and type(copied) is type(shared) and copied.shim is not shared.shim
@@ -231,18 +264,26 @@ def test_replace_listeners_copy_predicts_in_the_configured_precision(saved_pipel
     ours = [output.model_output.last_hidden_state for output in copied.predict(docs).doc_data]
     assert all(numpy.array_equal(a, b) for a, b in zip(ours, expected))
     tok2vec = nlp.config["components"]["ner"]["model"]["tok2vec"]
-    assert tok2vec["@architectures"] == "ner_distilbert.Tok2VecTransformer.v1" and tok2vec["inference_precision"] == "bf16"
+    assert (
+        tok2vec["@architectures"] == "ner_distilbert.Tok2VecTransformer.v1" and tok2vec["inference_precision"] == "bf16"
+    )
     nlp.to_disk(tmp_path / "replaced")
     again = spacy.load(tmp_path / "replaced")
     (loaded,) = transformer_nodes(again.get_pipe("ner").model)
     assert loaded.shim.resolved_precision() == "bf16"
-    assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in again.pipe(Doc(again.vocab, words=w) for w in WORDS)] == entities
+    assert [
+        [(e.start, e.end, e.label_) for e in doc.ents] for doc in again.pipe(Doc(again.vocab, words=w) for w in WORDS)
+    ] == entities
 
 
 def test_hidden_states_asked_for_keep_fp32_after_loading(tiny_transformer, tmp_path):
     """The fast copies give the last hidden state only, so a pipeline asking for all of them predicts in
     fp32, also after spacy.load (which empties spacy-transformers' record of the transformer settings)."""
-    overrides = {"paths.transformer": str(tiny_transformer), PRECISION: "int8", "components.transformer.model.transformer_config": {"output_hidden_states": True}}
+    overrides = {
+        "paths.transformer": str(tiny_transformer),
+        PRECISION: "int8",
+        "components.transformer.model.transformer_config": {"output_hidden_states": True},
+    }
     config = spacy.util.load_config(CONFIG, overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS])
@@ -263,7 +304,9 @@ def test_precision_of_a_pipeline_built_by_another_copy_of_the_code(saved_pipelin
     (package / "__init__.py").write_text("from . import architectures\n")
     names = ("ner_distilbert.TransformerModel.v1", "ner_distilbert.Tok2VecTransformer.v1")
     ours = {name: spacy.registry.architectures.get(name) for name in names}
-    spec = importlib.util.spec_from_file_location("installed_model", package / "__init__.py", submodule_search_locations=[str(package)])
+    spec = importlib.util.spec_from_file_location(
+        "installed_model", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
     installed = importlib.util.module_from_spec(spec)
     sys.modules["installed_model"] = installed
     try:
@@ -290,7 +333,9 @@ def test_training_in_bf16_autocast_gives_thinc_fp32(saved_pipeline):
     seen = []
     hooks = [
         linear.register_forward_hook(lambda module, args, output: seen.append(("linear", output.dtype))),
-        shim(nlp)._model.register_forward_hook(lambda module, args, output: seen.append(("output", output.last_hidden_state.dtype))),
+        shim(nlp)._model.register_forward_hook(
+            lambda module, args, output: seen.append(("output", output.last_hidden_state.dtype))
+        ),
     ]
     optimizer = create_torch_adam(1e-3)
     losses = nlp.update(examples, sgd=optimizer, losses={})

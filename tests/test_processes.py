@@ -3,6 +3,7 @@
 A process that imports spaCy with spacy-transformers, torch and transformers spends about 11 s on 2
 cores doing so, and 2-3 s more at exit (docs/tests.md, "Where the time goes").
 """
+
 import ast
 import subprocess
 import sys
@@ -28,7 +29,10 @@ def test_writing_conll_text_imports_no_spacy_and_the_corpus_no_transformers(tmp_
     write = "from pathlib import Path\nfrom scripts.demo_data import make_demo_data\nmake_demo_data(Path(sys.argv[1]), n_train_docs=2, n_eval_docs=1, seed=0)"
     assert imported(write, ["spacy", "torch"], str(tmp_path / "conll")) == []
     convert = "from pathlib import Path\nfrom scripts.corpus import convert\nconvert(Path(sys.argv[1]), 10, conll_dir=Path(sys.argv[2]))"
-    assert imported(convert, ["spacy_transformers", "transformers"], str(tmp_path / "corpus"), str(tmp_path / "conll")) == []
+    assert (
+        imported(convert, ["spacy_transformers", "transformers"], str(tmp_path / "corpus"), str(tmp_path / "conll"))
+        == []
+    )
     assert (tmp_path / "corpus" / "train.spacy").exists()
 
 
@@ -59,6 +63,8 @@ def test_a_step_imports_without_the_collector_and_runs_with_the_stack_frozen():
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[:4] == [
-        "collecting while importing: False", "collecting in the run: True imports frozen: True",
-        "frozen when a later handler runs: False 1000", "frozen at exit: True",
+        "collecting while importing: False",
+        "collecting in the run: True imports frozen: True",
+        "frozen when a later handler runs: False 1000",
+        "frozen at exit: True",
     ]

@@ -1,5 +1,6 @@
 """project.yml: weasel can only skip a step whose deps name every project file it runs or imports,
 and every step's outputs stay apart from the demo's."""
+
 import ast
 import shlex
 from pathlib import Path
@@ -60,7 +61,11 @@ def test_deps_name_every_file_the_command_runs_or_imports(name):
     command = COMMANDS[name]
     deps = command.get("deps", [])
     # a folder in deps (weasel hashes every file in it) covers the files under it
-    missing = {file for file in files_a_command_needs(command) if not any(file == dep or file.startswith(f"{dep}/") for dep in deps)}
+    missing = {
+        file
+        for file in files_a_command_needs(command)
+        if not any(file == dep or file.startswith(f"{dep}/") for dep in deps)
+    }
     assert not missing, f"{name}: add to deps: {sorted(missing)}"
 
 
@@ -88,14 +93,25 @@ def test_no_module_shadows_an_installed_package():
 def test_outputs_of_a_step_are_deps_of_the_steps_that_read_them():
     outputs = {out: c["name"] for c in PROJECT["commands"] for out in c.get("outputs", [])}
     for command in PROJECT["commands"]:
-        read = {arg for line in command.get("script", []) for arg in shlex.split(line) if arg in outputs and outputs[arg] != command["name"]}
-        assert read <= set(command.get("deps", [])), f"{command['name']}: add to deps: {sorted(read - set(command.get('deps', [])))}"
+        read = {
+            arg
+            for line in command.get("script", [])
+            for arg in shlex.split(line)
+            if arg in outputs and outputs[arg] != command["name"]
+        }
+        assert read <= set(command.get("deps", [])), (
+            f"{command['name']}: add to deps: {sorted(read - set(command.get('deps', [])))}"
+        )
 
 
 def test_real_run_and_demo_write_apart():
     demo = load_project_config(PROJECT_DIR, overrides=dict(_demo_overrides()))
-    real = {out for c in PROJECT["commands"] for out in c.get("outputs", []) if c["name"] in PROJECT["workflows"]["all"]}
-    demo_outputs = {out for c in demo["commands"] for out in c.get("outputs", []) if c["name"] in PROJECT["workflows"]["all"]}
+    real = {
+        out for c in PROJECT["commands"] for out in c.get("outputs", []) if c["name"] in PROJECT["workflows"]["all"]
+    }
+    demo_outputs = {
+        out for c in demo["commands"] for out in c.get("outputs", []) if c["name"] in PROJECT["workflows"]["all"]
+    }
     assert all(out.split("/")[0] in ("corpus", "training", "metrics", "packages") for out in real)
     assert all(out.startswith("demo/") for out in demo_outputs), demo_outputs
     assert "en_ner_distilbert_conll03_demo-0.0.0" in " ".join(demo_outputs)
@@ -117,9 +133,13 @@ def main_blocks(path: Path) -> list:
     ]
 
 
-@pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("scripts/**/*.py")), ids=lambda p: str(p.relative_to(PROJECT_DIR)))
+@pytest.mark.parametrize(
+    "path", sorted(PROJECT_DIR.glob("scripts/**/*.py")), ids=lambda p: str(p.relative_to(PROJECT_DIR))
+)
 def test_every_step_runs_through_cli_run(path):
     """`python -m scripts.STEP` imports with the collector off (scripts/__init__.py); only cli.run turns it
     back on, so a step that did not end in it would run its whole course without one."""
     for body in main_blocks(path):
-        assert len(body) == 1 and body[0].startswith("cli.run("), f"{path.name}: the __main__ block should be cli.run(app or main): {body}"
+        assert len(body) == 1 and body[0].startswith("cli.run("), (
+            f"{path.name}: the __main__ block should be cli.run(app or main): {body}"
+        )

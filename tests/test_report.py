@@ -1,5 +1,6 @@
 """The report: the confusion table adds up on hand-made Docs, the page builds from a hand-made run
 folder with its pictures inside, and missing or bad inputs are named on the page, not raised."""
+
 import json
 from collections import Counter
 from pathlib import Path
@@ -41,7 +42,11 @@ CASES = {
     "spurious": ([ANNA], [ANNA, (6, 7, "LOC"), EUROPEAN_CUP], {"correct": 1, "spurious": 2}),
     "type confusion": (GOLD, [(0, 2, "ORG"), NORTHWIND, (7, 10, "ORG"), EUROPEAN_CUP], {"correct": 2, "type": 2}),
     "boundary": (GOLD, [(1, 2, "PER"), (3, 6, "ORG"), (7, 9, "LOC"), EUROPEAN_CUP], {"correct": 1, "boundary": 3}),
-    "boundary and type": (GOLD, [ANNA, NORTHWIND, (7, 9, "ORG"), (11, 14, "MISC")], {"correct": 2, "boundary+type": 1, "boundary": 1}),
+    "boundary and type": (
+        GOLD,
+        [ANNA, NORTHWIND, (7, 9, "ORG"), (11, 14, "MISC")],
+        {"correct": 2, "boundary+type": 1, "boundary": 1},
+    ),
     "one gold cut in two": ([NEW_YORK_CITY], [(7, 9, "LOC"), (9, 10, "LOC")], {"boundary": 1, "spurious": 1}),
     "two gold as one": ([ANNA, NORTHWIND], [(0, 5, "ORG")], {"boundary": 1, "missed": 1}),
     "same label wins the overlap": ([(7, 10, "ORG")], [(7, 9, "LOC"), (9, 10, "ORG")], {"boundary": 1, "spurious": 1}),
@@ -55,10 +60,14 @@ def assert_adds_up(examples, table):
     gold = Counter(e.label_ for eg in examples for e in eg.reference.ents)
     predicted = Counter(e.label_ for eg in examples for e in eg.predicted.ents)
     assert {label: table.row_total(label) for label in table.labels} == {label: gold[label] for label in table.labels}
-    assert {label: table.column_total(label) for label in table.labels} == {label: predicted[label] for label in table.labels}
+    assert {label: table.column_total(label) for label in table.labels} == {
+        label: predicted[label] for label in table.labels
+    }
     assert sum(table.row_total(r) for r in table.rows) == sum(table.column_total(c) for c in table.columns)
     assert table.row_total(SPURIOUS) == table.kinds[SPURIOUS] and table.column_total(MISSED) == table.kinds[MISSED]
-    assert sum(table.kinds.values()) == sum(gold.values()) + sum(predicted.values()) - sum(table.kinds[k] for k in ("correct", "type", "boundary", "boundary+type"))
+    assert sum(table.kinds.values()) == sum(gold.values()) + sum(predicted.values()) - sum(
+        table.kinds[k] for k in ("correct", "type", "boundary", "boundary+type")
+    )
     scores = Scorer.score_spans(examples, "ents")["ents_per_type"] or {}
     for label, per_type in scores.items():
         correct = table.same_span[label, label]
@@ -97,14 +106,21 @@ def test_error_examples_show_the_sentence_with_both_sides():
     examples = [example(GOLD, [(0, 2, "ORG"), (7, 9, "LOC")])]
     chosen = error_examples(examples, match_examples(examples), per_kind=1)
     confusion = chosen["type"][0]
-    assert confusion.words == WORDS and confusion.focus("gold") == ANNA and confusion.focus("predicted") == (0, 2, "ORG")
+    assert (
+        confusion.words == WORDS and confusion.focus("gold") == ANNA and confusion.focus("predicted") == (0, 2, "ORG")
+    )
     assert chosen["boundary"][0].focus("predicted") == (7, 9, "LOC")
     assert [e.focus("gold") for e in chosen["missed"]] == [NORTHWIND]
     assert chosen["spurious"] == [] and chosen["boundary+type"] == []
 
 
 def test_best_evaluation_is_the_one_model_best_keeps():
-    log = [{"step": 0, "score": 0.1}, {"step": 50, "score": 0.8}, {"step": 100, "score": 0.7}, {"step": 150, "score": 0.8}]
+    log = [
+        {"step": 0, "score": 0.1},
+        {"step": 50, "score": 0.8},
+        {"step": 100, "score": 0.7},
+        {"step": 150, "score": 0.8},
+    ]
     assert best_evaluation(log)["step"] == 150  # spaCy saves model-best again when a score equals the best
     losses = loss_per_step([{"step": 0, "losses": {"ner": 10.0}}, {"step": 50, "losses": {"ner": 100.0}}])
     assert losses == [{"ner": 10.0}, {"ner": 2.0}]
@@ -116,8 +132,20 @@ def write_run(root: Path) -> dict:
     for path in paths.values():
         path.mkdir(parents=True)
     log = [
-        {"epoch": 0, "step": 0, "losses": {"transformer": 5.0, "ner": 20.0}, "scores": {"ents_f": 10.0, "ents_p": 8.0, "ents_r": 14.0}, "score": 0.1},
-        {"epoch": 3, "step": 20, "losses": {"transformer": 40.0, "ner": 60.0}, "scores": {"ents_f": 60.0, "ents_p": 62.0, "ents_r": 58.0}, "score": 0.6},
+        {
+            "epoch": 0,
+            "step": 0,
+            "losses": {"transformer": 5.0, "ner": 20.0},
+            "scores": {"ents_f": 10.0, "ents_p": 8.0, "ents_r": 14.0},
+            "score": 0.1,
+        },
+        {
+            "epoch": 3,
+            "step": 20,
+            "losses": {"transformer": 40.0, "ner": 60.0},
+            "scores": {"ents_f": 60.0, "ents_p": 62.0, "ents_r": 58.0},
+            "score": 0.6,
+        },
     ]
     (paths["training"] / "train_log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in log))
     examples = [example(gold, predicted) for gold, predicted, _ in CASES.values()]
@@ -169,19 +197,35 @@ def test_bad_inputs_are_named_on_the_page_and_stale_pictures_go(tmp_path):
     assert any("no evaluation yet" in m for m in missing) and "no evaluation yet" in page
     assert any("test.json is not valid JSON" in m for m in missing)
     assert any("cannot be paired" in m for m in missing)
-    assert not (paths["metrics"] / "report_training.png").exists() and not (paths["metrics"] / "report_errors.png").exists()
-    assert (paths["metrics"] / "report_per_type.png").read_bytes().startswith(b"\x89PNG")  # seqeval's figures are still there
+    assert (
+        not (paths["metrics"] / "report_training.png").exists()
+        and not (paths["metrics"] / "report_errors.png").exists()
+    )
+    assert (
+        (paths["metrics"] / "report_per_type.png").read_bytes().startswith(b"\x89PNG")
+    )  # seqeval's figures are still there
 
 
 def test_training_log_lines_that_are_no_evaluation_are_left_out(tmp_path):
     log = tmp_path / "train_log.jsonl"
     log.write_text('{"step": 0, "scores": {"ents_f": 1.0}, "score": 0.01, "losses": {}}\n[1, 2]\n{"step": 5, "scor')
     evaluations, problems = read_training_log(log)
-    assert [e["step"] for e in evaluations] == [0] and problems == [f"2 line(s) of {log} are no evaluation and were left out"]
+    assert [e["step"] for e in evaluations] == [0] and problems == [
+        f"2 line(s) of {log} are no evaluation and were left out"
+    ]
 
 
 def test_cli_exits_0_and_warns_when_inputs_are_missing(tmp_path):
-    args = ["--training-dir", str(tmp_path), "--corpus-dir", str(tmp_path), "--metrics-dir", str(tmp_path), "--output", str(tmp_path / "r.html")]
+    args = [
+        "--training-dir",
+        str(tmp_path),
+        "--corpus-dir",
+        str(tmp_path),
+        "--metrics-dir",
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "r.html"),
+    ]
     exit_code, output, _ = run_cli("scripts.report", *args)
     assert exit_code == 0, output
     assert "train_log.jsonl is missing" in output and (tmp_path / "r.html").exists()
@@ -189,15 +233,35 @@ def test_cli_exits_0_and_warns_when_inputs_are_missing(tmp_path):
 
 def test_model_readme_has_the_per_type_table_and_sources():
     meta = {
-        "lang": "en", "name": "ner_test", "version": "1.0.0", "license": "MIT", "description": "English NER.", "spacy_version": ">=3.8",
-        "pipeline": ["transformer", "ner"], "labels": {"ner": ["LOC", "PER"]},
-        "performance": {"ents_p": 0.5, "ents_r": 0.25, "ents_f": 1 / 3, "ents_per_type": {"PER": {"p": 0.5, "r": 0.25, "f": 1 / 3}, "LOC": {"p": 1.0, "r": 1.0, "f": 1.0}}},
-        "sources": [{"name": "lhoestq/conll2003", "url": "https://huggingface.co/datasets/lhoestq/conll2003", "license": "data terms"}],
+        "lang": "en",
+        "name": "ner_test",
+        "version": "1.0.0",
+        "license": "MIT",
+        "description": "English NER.",
+        "spacy_version": ">=3.8",
+        "pipeline": ["transformer", "ner"],
+        "labels": {"ner": ["LOC", "PER"]},
+        "performance": {
+            "ents_p": 0.5,
+            "ents_r": 0.25,
+            "ents_f": 1 / 3,
+            "ents_per_type": {"PER": {"p": 0.5, "r": 0.25, "f": 1 / 3}, "LOC": {"p": 1.0, "r": 1.0, "f": 1.0}},
+        },
+        "sources": [
+            {
+                "name": "lhoestq/conll2003",
+                "url": "https://huggingface.co/datasets/lhoestq/conll2003",
+                "license": "data terms",
+            }
+        ],
     }
     crosscheck_figures = {"agree": True, "seqeval": {"per_type": {"PER": {"support": 4}, "LOC": {"support": 2}}}}
     readme = model_readme(meta, crosscheck_figures)
     assert readme.startswith("# en_ner_test 1.0.0\n\nEnglish NER.")
-    assert "| LOC | 100.00 | 100.00 | 100.00 | 2 |\n| PER | 50.00 | 25.00 | 33.33 | 4 |\n| **all** | **50.00** | **25.00** | **33.33** | 6 |" in readme
+    assert (
+        "| LOC | 100.00 | 100.00 | 100.00 | 2 |\n| PER | 50.00 | 25.00 | 33.33 | 4 |\n| **all** | **50.00** | **25.00** | **33.33** | 6 |"
+        in readme
+    )
     assert "- [lhoestq/conll2003](https://huggingface.co/datasets/lhoestq/conll2003): data terms" in readme
 
 
@@ -206,17 +270,40 @@ def test_many_and_long_labels_get_colours_and_a_picture(tmp_path):
     where it has one), and the per-type picture grows with the labels instead of crowding them."""
     from PIL import Image
 
-    ontonotes = ["CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP", "ORDINAL", "ORG", "PERCENT",
-                 "PERSON", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]
+    ontonotes = [
+        "CARDINAL",
+        "DATE",
+        "EVENT",
+        "FAC",
+        "GPE",
+        "LANGUAGE",
+        "LAW",
+        "LOC",
+        "MONEY",
+        "NORP",
+        "ORDINAL",
+        "ORG",
+        "PERCENT",
+        "PERSON",
+        "PRODUCT",
+        "QUANTITY",
+        "TIME",
+        "WORK_OF_ART",
+    ]
     labels = ontonotes + ["creative-work", "PER", "MISC"]
     colours = label_colours(labels)
     assert colours["ORG"] == "#7aecec" and colours["PERSON"] == "#aa9cfc"  # displaCy's
-    assert all(colours[label] for label in labels) and colours["creative-work"] == label_colours(["creative-work"])["creative-work"]
+    assert (
+        all(colours[label] for label in labels)
+        and colours["creative-work"] == label_colours(["creative-work"])["creative-work"]
+    )
     assert len(set(colours.values())) >= 15
     paths = write_run(tmp_path)
     words = [f"w{i}" for i in range(2 * len(labels))]
     gold = [(2 * i, 2 * i + 1, label) for i, label in enumerate(labels)]
-    predicted = [(2 * i, 2 * i + 1, labels[(i + 1) % len(labels)]) for i in range(len(labels))]  # every type confused with the next
+    predicted = [
+        (2 * i, 2 * i + 1, labels[(i + 1) % len(labels)]) for i in range(len(labels))
+    ]  # every type confused with the next
     examples = [Example(doc(predicted, words), doc(gold, words))]
     DocBin(docs=[eg.reference for eg in examples]).to_disk(paths["corpus"] / "test.spacy")
     DocBin(docs=[eg.predicted for eg in examples]).to_disk(paths["metrics"] / "test_predictions.spacy")

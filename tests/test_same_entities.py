@@ -3,6 +3,7 @@ of 256, shuffled, under another max_batch_items; in every precision this CPU run
 CPUs without native bf16: slower, the same code). The model is the tests' trained tiny pipeline, on
 invented news sentences of CoNLL-2003's lengths; int8-static is calibrated on its training Docs.
 """
+
 import random
 
 import pytest
@@ -18,10 +19,15 @@ from scripts.synthetic_news import generate_texts
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("same_entities")]  # each precision's answers alone, once
 PRECISION = "components.transformer.model.inference_precision"
 PRECISIONS = [
-    "fp32", "bf16",
+    "fp32",
+    "bf16",
     pytest.param("int8", marks=pytest.mark.skipif(not has_onnxruntime(), reason="onnxruntime not installed")),
-    pytest.param("int8-static", marks=pytest.mark.skipif(
-        not has_onnxruntime() or not has_openvino(), reason="int8-static needs onnxruntime and openvino")),
+    pytest.param(
+        "int8-static",
+        marks=pytest.mark.skipif(
+            not has_onnxruntime() or not has_openvino(), reason="int8-static needs onnxruntime and openvino"
+        ),
+    ),
 ]
 TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]
 
@@ -82,13 +88,17 @@ def outlier_pipeline(tmp_path_factory, demo_corpus, demo_conll_dir):
     words = list(conll_words([demo_conll_dir / "train.txt"]))
 
     def make(path):
-        transformer = make_transformer(path / "transformer", words, dim=32, n_layers=1, n_heads=2, hidden_dim=64, outlier_scale=OUTLIER_SCALE)
+        transformer = make_transformer(
+            path / "transformer", words, dim=32, n_layers=1, n_heads=2, hidden_dim=64, outlier_scale=OUTLIER_SCALE
+        )
         train_tiny_pipeline(path / "model", demo_corpus, transformer, expected=())  # the test counts what it finds
 
     return made_once(tmp_path_factory, "tiny_outlier_pipeline", make) / "model"
 
 
-OUTLIER_SCALE = 10.0  # bf16 changed a text's entities in a batch on it (Zen 4), as on a real MiniLM; 30 left it unable to learn
+OUTLIER_SCALE = (
+    10.0  # bf16 changed a text's entities in a batch on it (Zen 4), as on a real MiniLM; 30 left it unable to learn
+)
 
 
 @pytest.mark.parametrize("precision", ["auto", "fp32"])

@@ -1,4 +1,5 @@
 """seqeval and spaCy's Scorer on hand-made predictions: they agree exactly, and a disagreement is named."""
+
 import pytest
 import spacy
 from spacy.tokens import Doc, Span
@@ -6,7 +7,15 @@ from spacy.tokens import Doc, Span
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-from scripts.scoring import crosscheck, differences, read_predictions, seqeval_scores, sentence_tags, spacy_scores, write_predictions
+from scripts.scoring import (
+    crosscheck,
+    differences,
+    read_predictions,
+    seqeval_scores,
+    sentence_tags,
+    spacy_scores,
+    write_predictions,
+)
 
 WORDS = ["Anna", "Lind", "met", "Harbor", "Bank", "in", "Oslo", ".", "Euro", "Cup", "starts", "in", "Lima"]
 SENT_STARTS = [True] + [False] * 7 + [True] + [False] * 4

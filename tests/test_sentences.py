@@ -1,4 +1,5 @@
 """Sentence starts on raw text: the config's sentencizer sets them before the NER, and keeps those a Doc already has."""
+
 import random
 
 import pytest
@@ -44,11 +45,15 @@ def test_sentencizer_sets_starts_on_raw_text():
     assert [sent.text for sent in doc.sents] == ["Anna Brandt went to Oslo.", "Shares fell!", "Did they?", "Yes"]
 
 
-@pytest.mark.parametrize("sent_starts", [
-    [True, False, False, True, False, False],  # starts where no punctuation is
-    [True, False, False, False, False, False],  # one sentence, over a full stop
-    [True, None, None, True, None, None],  # some set, the rest left open
-], ids=["all set", "one sentence", "partly set"])
+@pytest.mark.parametrize(
+    "sent_starts",
+    [
+        [True, False, False, True, False, False],  # starts where no punctuation is
+        [True, False, False, False, False, False],  # one sentence, over a full stop
+        [True, None, None, True, None, None],  # some set, the rest left open
+    ],
+    ids=["all set", "one sentence", "partly set"],
+)
 def test_sentencizer_keeps_existing_starts(sent_starts):
     nlp = sentencizer_pipeline()
     words = ["Anna", "left", ".", "Oslo", "won", "."]
@@ -62,6 +67,7 @@ def test_sentencizer_keeps_existing_starts(sent_starts):
 
 def test_sentencizer_leaves_gold_starts_of_the_corpus_reader(demo_corpus):
     from scripts.corpus_reader import create_gold_sentences_corpus
+
     nlp = sentencizer_pipeline()
     for example in create_gold_sentences_corpus(demo_corpus / "dev.spacy")(nlp):
         before = starts(example.predicted)
@@ -80,7 +86,9 @@ def test_trained_model_has_the_sentencizer_and_no_entity_crosses_a_sentence(trai
 
 
 def test_crossing_finds_an_entity_across_a_boundary():
-    doc = Doc(spacy.blank("en").vocab, words=["in", "Oslo", ".", "Euro", "Cup"], ents=["O", "B-LOC", "I-LOC", "I-LOC", "O"])
+    doc = Doc(
+        spacy.blank("en").vocab, words=["in", "Oslo", ".", "Euro", "Cup"], ents=["O", "B-LOC", "I-LOC", "I-LOC", "O"]
+    )
     assert [ent.text for ent in crossing(doc, [3])] == ["Oslo . Euro"]
     assert crossing(doc, [4]) == []  # an entity may end where a sentence starts
 

@@ -1,6 +1,7 @@
 """The HTTP service (scripts/serve): the app's validation and the micro-batcher on a stand-in pipeline (fast),
 then a real server over loopback on a trained model (slow): exact answers under concurrent load, a full
 queue and recovery, health, and a SIGTERM that drains."""
+
 import asyncio
 import signal
 import subprocess
@@ -75,7 +76,9 @@ def test_full_queue_refuses_then_recovers():
         await asyncio.sleep(0.05)
         with pytest.raises(QueueFull):
             await engine.annotate(["one too many"])
-        assert [answer for answers in await asyncio.gather(*waiting) for answer in answers] == [expected(f"t{i}") for i in range(4)]
+        assert [answer for answers in await asyncio.gather(*waiting) for answer in answers] == [
+            expected(f"t{i}") for i in range(4)
+        ]
         return await engine.annotate(["after"])
 
     assert asyncio.run(requests()) == [expected("after")]
@@ -86,7 +89,12 @@ def test_a_failing_request_fails_alone_and_sentences_only_where_asked():
     engine = batcher(FakeAnnotator(), max_wait_ms=200)
 
     async def requests():
-        return await asyncio.gather(engine.annotate(["a"]), engine.annotate(["boom"]), engine.annotate(["c"], sentences=True), return_exceptions=True)
+        return await asyncio.gather(
+            engine.annotate(["a"]),
+            engine.annotate(["boom"]),
+            engine.annotate(["c"], sentences=True),
+            return_exceptions=True,
+        )
 
     first, failed, third = asyncio.run(requests())
     engine.close()
@@ -147,22 +155,28 @@ def test_health_and_requests_wait_for_the_model(client):
     loaded(client)
     assert client.get("/health").json() == {"status": "ready", "model": "fake"}
     assert client.post("/ents", json={"text": "now"}).json() == expected("now")
-    assert client.post("/ents", json={"texts": ["a", "b"], "sentences": True}).json() == [expected("a", True), expected("b", True)]
+    assert client.post("/ents", json={"texts": ["a", "b"], "sentences": True}).json() == [
+        expected("a", True),
+        expected("b", True),
+    ]
     assert client.post("/ents", json={"texts": []}).json() == []
 
 
-@pytest.mark.parametrize("body, loc", [
-    (b'{"text": "a"', ["body"]),
-    (b'["a"]', ["body"]),
-    (b'{"text": 5}', ["body", "text"]),
-    (b'{"texts": ["a", "b", null]}', ["body", "texts", 2]),
-    (b'{"texts": "a"}', ["body", "texts"]),
-    (b'{"text": "a", "sentences": "yes"}', ["body", "sentences"]),
-    (b'{"text": "a", "txt": "b"}', ["body", "txt"]),
-    (b'{"text": "a", "texts": ["b"]}', ["body"]),
-    (b'{}', ["body"]),
-    (b'{"texts": ["ok", "\\ud800"]}', ["body", "texts", 1]),
-])
+@pytest.mark.parametrize(
+    "body, loc",
+    [
+        (b'{"text": "a"', ["body"]),
+        (b'["a"]', ["body"]),
+        (b'{"text": 5}', ["body", "text"]),
+        (b'{"texts": ["a", "b", null]}', ["body", "texts", 2]),
+        (b'{"texts": "a"}', ["body", "texts"]),
+        (b'{"text": "a", "sentences": "yes"}', ["body", "sentences"]),
+        (b'{"text": "a", "txt": "b"}', ["body", "txt"]),
+        (b'{"text": "a", "texts": ["b"]}', ["body"]),
+        (b"{}", ["body"]),
+        (b'{"texts": ["ok", "\\ud800"]}', ["body", "texts", 1]),
+    ],
+)
 def test_bad_requests_get_422_naming_the_field(client, body, loc):
     loaded(client)
     response = client.post("/ents", content=body, headers={"content-type": "application/json"})
@@ -170,11 +184,14 @@ def test_bad_requests_get_422_naming_the_field(client, body, loc):
     assert response.json()["detail"][0]["loc"] == loc
 
 
-@pytest.mark.parametrize("body, says", [
-    ({"text": "x" * 41}, "at most 40 characters (the model's nlp.max_length), got 41"),
-    ({"texts": ["a"] * 4}, "at most 3 texts"),
-    ({"texts": ["a" * 30] * 6}, "at most 200 bytes"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ({"text": "x" * 41}, "at most 40 characters (the model's nlp.max_length), got 41"),
+        ({"texts": ["a"] * 4}, "at most 3 texts"),
+        ({"texts": ["a" * 30] * 6}, "at most 200 bytes"),
+    ],
+)
 def test_too_long_gets_413(client, body, says):
     loaded(client)
     response = client.post("/ents", json=body)
@@ -187,7 +204,12 @@ def test_internal_error_is_500_for_that_request_only_and_counted(client):
     assert failed.status_code == 500 and "RuntimeError: boom" in failed.json()["detail"]
     assert client.post("/ents", json={"text": "fine"}).json() == expected("fine")
     metrics = client.get("/metrics").text
-    for line in ('ner_requests_total{status="500"} 1.0', 'ner_requests_total{status="200"} 1.0', "ner_texts_total 1.0", "ner_queued_texts 0.0"):
+    for line in (
+        'ner_requests_total{status="500"} 1.0',
+        'ner_requests_total{status="200"} 1.0',
+        "ner_texts_total 1.0",
+        "ner_queued_texts 0.0",
+    ):
         assert line in metrics
     assert "ner_request_seconds_bucket" in metrics and "ner_batch_texts_bucket" in metrics
     assert "/ents" in client.get("/openapi.json").json()["paths"]
@@ -210,7 +232,17 @@ def start_server(model: Path, *options: str, timeout: float = 300):
     """A `python -m scripts.serve` process on 127.0.0.1 and its URL, once /health says ready, with what
     /health answered before."""
     port = free_port()
-    command = [sys.executable, "-m", "scripts.serve", str(model), "--port", str(port), "--log-level", "warning", *options]
+    command = [
+        sys.executable,
+        "-m",
+        "scripts.serve",
+        str(model),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *options,
+    ]
     process = subprocess.Popen(command, cwd=PROJECT_DIR)
     url, before = f"http://127.0.0.1:{port}", []
     deadline = time.monotonic() + timeout
@@ -223,7 +255,12 @@ def start_server(model: Path, *options: str, timeout: float = 300):
                 continue
             if health.status_code == 200:
                 return process, url, before
-            before.append((health.status_code, health.json() if health.headers.get("content-type") == "application/json" else health.text))
+            before.append(
+                (
+                    health.status_code,
+                    health.json() if health.headers.get("content-type") == "application/json" else health.text,
+                )
+            )
             time.sleep(0.05)
         raise AssertionError(f"{command}: not ready (exit code {process.poll()})")
     except BaseException:
@@ -234,7 +271,15 @@ def start_server(model: Path, *options: str, timeout: float = 300):
 
 @pytest.fixture(scope="module")
 def server(tiny_pipeline):
-    process, url, before = start_server(tiny_pipeline, "--max-wait-ms", "500", "--max-batch-texts", str(MAX_BATCH_TEXTS), "--max-queue-texts", str(MAX_QUEUE_TEXTS))
+    process, url, before = start_server(
+        tiny_pipeline,
+        "--max-wait-ms",
+        "500",
+        "--max-batch-texts",
+        str(MAX_BATCH_TEXTS),
+        "--max-queue-texts",
+        str(MAX_QUEUE_TEXTS),
+    )
     yield process, url, before
     if process.poll() is None:
         process.kill()
@@ -287,7 +332,9 @@ def test_1000_requests_from_16_clients_answer_as_nlp_alone(server, texts_and_ans
 def test_full_queue_answers_503_then_recovers(server, texts_and_answers):
     process, url, _ = server
     texts, answers = texts_and_answers
-    body = {"texts": texts[:MAX_QUEUE_TEXTS]}  # a whole queue's worth: the model works on one, the next waits, the rest find it full
+    body = {
+        "texts": texts[:MAX_QUEUE_TEXTS]
+    }  # a whole queue's worth: the model works on one, the next waits, the rest find it full
 
     async def flood():
         async with httpx.AsyncClient(timeout=60) as client:
@@ -328,6 +375,8 @@ def test_sigterm_answers_requests_in_flight_then_refuses_and_exits(server, texts
     responses = asyncio.run(requests_then_sigterm())
     assert [response.status_code for response in responses] == [200] * 4
     assert [response.json() for response in responses] == answers[:4]
-    assert process.wait(30) == -signal.SIGTERM  # uvicorn raises the signal again once it has drained, so the exit says why
+    assert (
+        process.wait(30) == -signal.SIGTERM
+    )  # uvicorn raises the signal again once it has drained, so the exit says why
     with pytest.raises(httpx.ConnectError):
         httpx.post(url + "/ents", json={"text": "after"})

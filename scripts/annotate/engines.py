@@ -6,6 +6,7 @@
   its workers' StringStores grow without bound; here only the JSON lines come back;
 - ray: Ray Data actors, each with its own Annotator, on a local Ray or a cluster.
 """
+
 import json
 import logging
 import multiprocessing
@@ -36,7 +37,9 @@ def _start_worker(kwargs: dict) -> None:
     global _WORKER
     try:
         _WORKER = Annotator(**kwargs)
-    except Exception as err:  # raised with the first chunk, in the parent: a failing initializer would be restarted forever
+    except (
+        Exception
+    ) as err:  # raised with the first chunk, in the parent: a failing initializer would be restarted forever
         _WORKER = err
 
 
@@ -77,9 +80,24 @@ def process_results(chunks: Iterable[List[Item]], n_process: int, annotator_kwar
 class RayAnnotator:
     """Ray Data's actor: loads the pipeline once, inside the actor, and annotates the blocks (chunks) it gets."""
 
-    def __init__(self, model: str, source: str, code: Optional[str], config: Optional[dict], gpu: bool, sentences: bool, zone_texts: int):
+    def __init__(
+        self,
+        model: str,
+        source: str,
+        code: Optional[str],
+        config: Optional[dict],
+        gpu: bool,
+        sentences: bool,
+        zone_texts: int,
+    ):
         self.annotator = Annotator(
-            model, source=source, code=code, config=config, gpu_id=0 if gpu else -1, sentences=sentences, zone_texts=zone_texts
+            model,
+            source=source,
+            code=code,
+            config=config,
+            gpu_id=0 if gpu else -1,
+            sentences=sentences,
+            zone_texts=zone_texts,
         )
 
     def __call__(self, batch):
@@ -88,26 +106,34 @@ class RayAnnotator:
         records = batch.column("record").to_pylist()
         items = [
             Item(number, None if record is None else json.loads(record), error)
-            for number, record, error in zip(batch.column("number").to_pylist(), records, batch.column("error").to_pylist())
+            for number, record, error in zip(
+                batch.column("number").to_pylist(), records, batch.column("error").to_pylist()
+            )
         ]
         results = self.annotator(items)
-        return pyarrow.table({
-            "number": batch.column("number"),
-            "line": pyarrow.array([r[0] for r in results], type=pyarrow.string()),
-            "error": pyarrow.array([r[1] for r in results], type=pyarrow.string()),
-            "words": pyarrow.array([r[2] for r in results], type=pyarrow.int64()),
-        })
+        return pyarrow.table(
+            {
+                "number": batch.column("number"),
+                "line": pyarrow.array([r[0] for r in results], type=pyarrow.string()),
+                "error": pyarrow.array([r[1] for r in results], type=pyarrow.string()),
+                "words": pyarrow.array([r[2] for r in results], type=pyarrow.int64()),
+            }
+        )
 
 
 def chunk_table(chunk: List[Item]):
     """A chunk as an Arrow table, one Ray block: records as ASCII JSON (Arrow strings must be valid UTF-8)."""
     import pyarrow
 
-    return pyarrow.table({
-        "number": pyarrow.array([item.number for item in chunk], type=pyarrow.int64()),
-        "record": pyarrow.array([None if item.record is None else json.dumps(item.record) for item in chunk], type=pyarrow.string()),
-        "error": pyarrow.array([item.error for item in chunk], type=pyarrow.string()),
-    })
+    return pyarrow.table(
+        {
+            "number": pyarrow.array([item.number for item in chunk], type=pyarrow.int64()),
+            "record": pyarrow.array(
+                [None if item.record is None else json.dumps(item.record) for item in chunk], type=pyarrow.string()
+            ),
+            "error": pyarrow.array([item.error for item in chunk], type=pyarrow.string()),
+        }
+    )
 
 
 def ray_results(
@@ -131,8 +157,11 @@ def ray_results(
         ray.init(address=address, **quiet)
     else:
         ray.init(
-            num_cpus=n_process, include_dashboard=False, _node_ip_address="127.0.0.1",
-            runtime_env=local_ray_runtime_env(), **quiet,
+            num_cpus=n_process,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            runtime_env=local_ray_runtime_env(),
+            **quiet,
         )
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
@@ -152,6 +181,12 @@ def ray_results(
             num_gpus=1 if gpu else 0,
         )
         for table in dataset.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1):
-            yield list(zip(table.column("line").to_pylist(), table.column("error").to_pylist(), table.column("words").to_pylist()))
+            yield list(
+                zip(
+                    table.column("line").to_pylist(),
+                    table.column("error").to_pylist(),
+                    table.column("words").to_pylist(),
+                )
+            )
     finally:
         ray.shutdown()

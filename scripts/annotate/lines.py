@@ -6,6 +6,7 @@ i (scripts/answering/records.py), with --sentences "sents" too. A line that cann
 UTF-8 or JSON, no "text" string, a text over the model's max_length) gets an "error" saying where and
 what was expected instead of "ents".
 """
+
 import itertools
 import json
 import sys
@@ -29,7 +30,14 @@ class BadLineError(AnnotateError):
 def type_name(value) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def parse_line(raw: bytes, number: int, source: str, input_format: str) -> Item:
@@ -41,7 +49,9 @@ def parse_line(raw: bytes, number: int, source: str, input_format: str) -> Item:
         line = raw.decode("utf8")
     except UnicodeDecodeError as err:
         bad = raw[err.start : err.start + 1].hex()
-        return Item(number, None, f"{where}: expected UTF-8 text, got byte 0x{bad} at byte {err.start + 1} ({err.reason})")
+        return Item(
+            number, None, f"{where}: expected UTF-8 text, got byte 0x{bad} at byte {err.start + 1} ({err.reason})"
+        )
     if input_format == "txt":
         return check_text(Item(number, {"text": line[:-1] if line.endswith("\r") else line}), where)
     try:
@@ -86,7 +96,9 @@ def read_items(path: str, input_format: str, skip: int = 0) -> Iterator[Item]:
     raw_lines = read_raw_lines(path)
     skipped = sum(1 for _ in itertools.islice(raw_lines, skip))
     if skipped < skip:
-        raise AnnotateError(f"{source} has {skipped} lines, fewer than the {skip} the output kept (--resume): not its output?")
+        raise AnnotateError(
+            f"{source} has {skipped} lines, fewer than the {skip} the output kept (--resume): not its output?"
+        )
     for number, raw in enumerate(raw_lines, skip + 1):
         yield parse_line(raw, number, source, input_format)
 

@@ -12,6 +12,7 @@ JSON with --output, which records the CPU's flags (scripts.ner_model.hardware.cp
 The texts are scripts/annotate/texts.py's stream of short invented news texts. docs/annotate.md has
 the figures and the commands that gave them.
 """
+
 import json
 import os
 import subprocess
@@ -39,11 +40,23 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 
 def zone_series(
-    model: str, n_texts: int, zone_texts: int, warmup_texts: Optional[int], reload_strings: Optional[int], every: int, batch_size: int, seed: int
+    model: str,
+    n_texts: int,
+    zone_texts: int,
+    warmup_texts: Optional[int],
+    reload_strings: Optional[int],
+    every: int,
+    batch_size: int,
+    seed: int,
 ) -> List[Dict]:
     """Annotate `n_texts` in this process with annotate's Annotator: a row every `every` texts."""
-    annotator = Annotator(model, code=str(PROJECT_CODE), zone_texts=zone_texts, warmup_texts=warmup_texts,
-                          reload_strings=RELOAD_STRINGS if reload_strings is None else reload_strings)
+    annotator = Annotator(
+        model,
+        code=str(PROJECT_CODE),
+        zone_texts=zone_texts,
+        warmup_texts=warmup_texts,
+        reload_strings=RELOAD_STRINGS if reload_strings is None else reload_strings,
+    )
     items = (Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(n_texts, seed)))
     rows, done, start = [], 0, time.perf_counter()
     last_time, last_cpu, last_done, peak = start, time.process_time(), 0, rss_mb()
@@ -54,11 +67,15 @@ def zone_series(
         if done // every > (done - len(chunk)) // every or done == n_texts:
             now, cpu = time.perf_counter(), time.process_time()
             row = {
-                "texts": done, "rss_mb": round(rss_mb(), 1), "peak_mb": round(peak, 1), "strings": len(annotator.nlp.vocab.strings),
+                "texts": done,
+                "rss_mb": round(rss_mb(), 1),
+                "peak_mb": round(peak, 1),
+                "strings": len(annotator.nlp.vocab.strings),
                 "reloads": annotator.reloads,
                 "texts_per_s": round((done - last_done) / (now - last_time), 1),
                 # per CPU second (all threads): steadier than per second when other work shares the CPUs
-                "texts_per_cpu_s": round((done - last_done) / (cpu - last_cpu), 1), "seconds": round(now - start, 1),
+                "texts_per_cpu_s": round((done - last_done) / (cpu - last_cpu), 1),
+                "seconds": round(now - start, 1),
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -69,11 +86,26 @@ def zone_series(
 
 @app.command("zone-run", hidden=True)
 def zone_run(
-    model: str, n_texts: int = 100_000, zone_texts: int = 0, warmup_texts: int = -1, reload_strings: int = -1,
-    every: int = 10_000, batch_size: int = 1024, seed: int = 0,
+    model: str,
+    n_texts: int = 100_000,
+    zone_texts: int = 0,
+    warmup_texts: int = -1,
+    reload_strings: int = -1,
+    every: int = 10_000,
+    batch_size: int = 1024,
+    seed: int = 0,
 ) -> None:
     """One series in this process (zones runs each in a fresh one); -1: annotate's default."""
-    zone_series(model, n_texts, zone_texts, None if warmup_texts < 0 else warmup_texts, None if reload_strings < 0 else reload_strings, every, batch_size, seed)
+    zone_series(
+        model,
+        n_texts,
+        zone_texts,
+        None if warmup_texts < 0 else warmup_texts,
+        None if reload_strings < 0 else reload_strings,
+        every,
+        batch_size,
+        seed,
+    )
 
 
 @app.command()
@@ -81,7 +113,8 @@ def zones(
     model: str = typer.Argument(..., help="Pipeline: a package name or a folder"),
     n_texts: int = typer.Option(100_000, "--n-texts"),
     settings: List[str] = typer.Option(
-        ["0", "2000:0", "20000:0", "20000"], "--zone",
+        ["0", "2000:0", "20000:0", "20000"],
+        "--zone",
         help="ZONE[:WARMUP[:RELOAD]]: texts a memory zone (0: no zones), texts annotated before the first zone (default: ZONE), "
         "strings the zones free before a reload (default: annotate's; 0: never)",
     ),
@@ -95,9 +128,27 @@ def zones(
     for setting in settings:
         zone, warmup, reload = (setting.split(":") + ["", ""])[:3]
         msg.info(f"zone {zone}, warm-up {warmup or zone}, reload {reload or 'default'}: {n_texts} texts")
-        command = [sys.executable, "-m", "scripts.annotate.measure", "zone-run", model, "--n-texts", str(n_texts), "--zone-texts", zone,
-                   "--warmup-texts", warmup or "-1", "--reload-strings", reload or "-1", "--every", str(every),
-                   "--batch-size", str(batch_size), "--seed", str(seed)]
+        command = [
+            sys.executable,
+            "-m",
+            "scripts.annotate.measure",
+            "zone-run",
+            model,
+            "--n-texts",
+            str(n_texts),
+            "--zone-texts",
+            zone,
+            "--warmup-texts",
+            warmup or "-1",
+            "--reload-strings",
+            reload or "-1",
+            "--every",
+            str(every),
+            "--batch-size",
+            str(batch_size),
+            "--seed",
+            str(seed),
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode:
             msg.fail(f"{setting} failed", result.stderr[-3000:], exits=1)
@@ -109,18 +160,42 @@ def zones(
         steady = values[1:] or values  # the first interval holds the warm-up
         rate = sum(v["texts_per_s"] for v in steady) / len(steady)
         cpu_rate = sum(v["texts_per_cpu_s"] for v in steady) / len(steady)
-        rows.append((setting, f"{rate:,.0f}", f"{cpu_rate:,.0f}", values[0]["rss_mb"], values[-1]["rss_mb"], values[-1]["peak_mb"], values[-1]["strings"]))
-    header = ("zone[:warm-up[:reload]]", "texts/s", "texts/CPU s", f"RSS MB at {every}", f"RSS MB at {n_texts}", "peak MB", "strings")
+        rows.append(
+            (
+                setting,
+                f"{rate:,.0f}",
+                f"{cpu_rate:,.0f}",
+                values[0]["rss_mb"],
+                values[-1]["rss_mb"],
+                values[-1]["peak_mb"],
+                values[-1]["strings"],
+            )
+        )
+    header = (
+        "zone[:warm-up[:reload]]",
+        "texts/s",
+        "texts/CPU s",
+        f"RSS MB at {every}",
+        f"RSS MB at {n_texts}",
+        "peak MB",
+        "strings",
+    )
     msg.table(rows, header=header, divider=True)
     if output:
-        output.write_text(json.dumps({"machine": machine(), "command": command_line(), "n_texts": n_texts, "series": series}, indent=1))
+        output.write_text(
+            json.dumps(
+                {"machine": machine(), "command": command_line(), "n_texts": n_texts, "series": series}, indent=1
+            )
+        )
 
 
 @app.command()
 def throughput(
     model: str = typer.Argument(..., help="Pipeline: a package name or a folder"),
     n_texts: int = typer.Option(100_000, "--n-texts"),
-    settings: List[str] = typer.Option(["0:0:0", "2000:0:0", "20000:0:0", "2000", "20000"], "--zone", help="as for zones; the first is the baseline"),
+    settings: List[str] = typer.Option(
+        ["0:0:0", "2000:0:0", "20000:0:0", "2000", "20000"], "--zone", help="as for zones; the first is the baseline"
+    ),
     batch_size: int = typer.Option(1024, "--batch-size"),
     seed: int = typer.Option(0, "--seed"),
     output: Optional[Path] = typer.Option(None, "--output", help="The table as JSON"),
@@ -132,8 +207,15 @@ def throughput(
     annotators = []
     for setting in settings:
         zone, warmup, reload = (setting.split(":") + ["", ""])[:3]
-        annotators.append(Annotator(model, code=code, zone_texts=int(zone), warmup_texts=int(warmup) if warmup else None,
-                                    **({"reload_strings": int(reload)} if reload else {})))
+        annotators.append(
+            Annotator(
+                model,
+                code=code,
+                zone_texts=int(zone),
+                warmup_texts=int(warmup) if warmup else None,
+                **({"reload_strings": int(reload)} if reload else {}),
+            )
+        )
     wall, cpu = [0.0] * len(settings), [0.0] * len(settings)
     items = (Item(i + 1, {"text": text}) for i, text in enumerate(stream_texts(n_texts, seed)))
     for k, chunk in enumerate(chunked(items, batch_size)):
@@ -148,13 +230,29 @@ def throughput(
             msg.fail(f"chunk {k}: the settings wrote different lines", exits=1)
     rows, table = [], {}
     for i, setting in enumerate(settings):
-        table[setting] = {"texts_per_s": n_texts / wall[i], "texts_per_cpu_s": n_texts / cpu[i], "cost_pct": 100 * (wall[i] / wall[0] - 1),
-                          "cpu_cost_pct": 100 * (cpu[i] / cpu[0] - 1)}
-        rows.append((setting, f"{n_texts / wall[i]:,.0f}", f"{table[setting]['cost_pct']:+.1f}%", f"{n_texts / cpu[i]:,.0f}", f"{table[setting]['cpu_cost_pct']:+.1f}%"))
+        table[setting] = {
+            "texts_per_s": n_texts / wall[i],
+            "texts_per_cpu_s": n_texts / cpu[i],
+            "cost_pct": 100 * (wall[i] / wall[0] - 1),
+            "cpu_cost_pct": 100 * (cpu[i] / cpu[0] - 1),
+        }
+        rows.append(
+            (
+                setting,
+                f"{n_texts / wall[i]:,.0f}",
+                f"{table[setting]['cost_pct']:+.1f}%",
+                f"{n_texts / cpu[i]:,.0f}",
+                f"{table[setting]['cpu_cost_pct']:+.1f}%",
+            )
+        )
     msg.table(rows, header=("zone[:warm-up[:reload]]", "texts/s", "vs first", "texts/CPU s", "vs first"), divider=True)
     msg.good(f"{n_texts} texts, the same lines from every setting (load average {os.getloadavg()[0]:.2f})")
     if output:
-        output.write_text(json.dumps({"machine": machine(), "command": command_line(), "n_texts": n_texts, "settings": table}, indent=1))
+        output.write_text(
+            json.dumps(
+                {"machine": machine(), "command": command_line(), "n_texts": n_texts, "settings": table}, indent=1
+            )
+        )
 
 
 def command_line() -> str:
@@ -182,11 +280,19 @@ def run_sampled(command: List[str], interval: float = 0.25) -> Dict:
     sampler.start()
     stdout, stderr = process.communicate()
     sampler.join()
-    return {"returncode": process.returncode, "seconds": time.perf_counter() - start, "peak_mb": peak[0], "stdout": stdout, "stderr": stderr}
+    return {
+        "returncode": process.returncode,
+        "seconds": time.perf_counter() - start,
+        "peak_mb": peak[0],
+        "stdout": stdout,
+        "stderr": stderr,
+    }
 
 
 @app.command("engine-run", hidden=True)
-def engine_run(model: str, input_path: str, output_path: Path, engine: str = "local", n_process: int = 1, batch_size: int = 1024) -> None:
+def engine_run(
+    model: str, input_path: str, output_path: Path, engine: str = "local", n_process: int = 1, batch_size: int = 1024
+) -> None:
     """One annotate run (engines runs each in a fresh process): its Summary as JSON."""
     summary = annotate(model, input_path, output_path, engine=engine, n_process=n_process, batch_size=batch_size)
     print(json.dumps(asdict(summary)))
@@ -204,27 +310,70 @@ def engines(
     """texts/s and peak memory (PSS summed over the process tree) for local with 1 and 2 processes and local Ray with 2 actors."""
     work_dir.mkdir(parents=True, exist_ok=True)
     input_path = write_input(work_dir / "input.txt", n_texts, seed)
-    runs = {"local, 1 process": ["--engine", "local"], "local, 2 processes": ["--engine", "local", "--n-process", "2"],
-            "ray (local), 2 actors": ["--engine", "ray", "--n-process", "2"], "ray (local), 1 actor": ["--engine", "ray", "--n-process", "1"]}
+    runs = {
+        "local, 1 process": ["--engine", "local"],
+        "local, 2 processes": ["--engine", "local", "--n-process", "2"],
+        "ray (local), 2 actors": ["--engine", "ray", "--n-process", "2"],
+        "ray (local), 1 actor": ["--engine", "ray", "--n-process", "1"],
+    }
     rows, results, outputs = [], {}, {}
     for name, args in runs.items():
         out = work_dir / f"output-{len(results)}.jsonl"
-        command = [sys.executable, "-m", "scripts.annotate.measure", "engine-run", model, str(input_path), str(out), "--batch-size", str(batch_size), *args]
+        command = [
+            sys.executable,
+            "-m",
+            "scripts.annotate.measure",
+            "engine-run",
+            model,
+            str(input_path),
+            str(out),
+            "--batch-size",
+            str(batch_size),
+            *args,
+        ]
         result = run_sampled(command)
         if result["returncode"]:
             msg.fail(f"{name} failed", result["stdout"][-2000:] + result["stderr"][-3000:], exits=1)
         outputs[name] = out.read_bytes()
         summary = json.loads(result["stdout"].strip().splitlines()[-1])
         # Steady: after the first chunk was written, so start-up (processes, Ray, model loading) is left out.
-        steady = (summary["lines"] - summary["first_chunk_lines"]) / max(summary["seconds"] - summary["first_chunk_seconds"], 1e-9)
-        results[name] = {"command": " ".join(command), "wall_s": round(result["seconds"], 1), "steady_texts_per_s": round(steady, 1),
-                         "wall_texts_per_s": round(n_texts / result["seconds"], 1), "peak_mb": round(result["peak_mb"])}
-        rows.append((name, f"{steady:,.0f}", f"{n_texts / result['seconds']:,.0f}", f"{result['seconds']:.1f}", f"{result['peak_mb']:,.0f}"))
+        steady = (summary["lines"] - summary["first_chunk_lines"]) / max(
+            summary["seconds"] - summary["first_chunk_seconds"], 1e-9
+        )
+        results[name] = {
+            "command": " ".join(command),
+            "wall_s": round(result["seconds"], 1),
+            "steady_texts_per_s": round(steady, 1),
+            "wall_texts_per_s": round(n_texts / result["seconds"], 1),
+            "peak_mb": round(result["peak_mb"]),
+        }
+        rows.append(
+            (
+                name,
+                f"{steady:,.0f}",
+                f"{n_texts / result['seconds']:,.0f}",
+                f"{result['seconds']:.1f}",
+                f"{result['peak_mb']:,.0f}",
+            )
+        )
     msg.table(rows, header=("engine", "texts/s (steady)", "texts/s (wall)", "wall s", "peak MB (PSS)"), divider=True)
     same = len(set(outputs.values())) == 1
-    (msg.good if same else msg.warn)(f"Outputs {'identical' if same else 'differ'} across engines ({n_texts} texts, {os.cpu_count()} CPUs)")
+    (msg.good if same else msg.warn)(
+        f"Outputs {'identical' if same else 'differ'} across engines ({n_texts} texts, {os.cpu_count()} CPUs)"
+    )
     if output:
-        output.write_text(json.dumps({"machine": machine(), "command": command_line(), "n_texts": n_texts, "identical": same, "runs": results}, indent=1))
+        output.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "command": command_line(),
+                    "n_texts": n_texts,
+                    "identical": same,
+                    "runs": results,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

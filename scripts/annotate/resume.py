@@ -4,6 +4,7 @@ Input lines go to the model in chunks of --batch-size lines fixed by line number
 n+1..2n, ...), and a line's output depends only on its chunk, so a resumed run that redoes the
 output's unfinished chunk writes the same bytes as a run that was never stopped.
 """
+
 from pathlib import Path
 from typing import Optional
 

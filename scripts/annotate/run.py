@@ -1,4 +1,5 @@
 """`annotate()`: read the input, send its chunks to an engine, write the output in order, and say what was done."""
+
 import sys
 import time
 from dataclasses import dataclass
@@ -23,15 +24,21 @@ class Summary:
     skipped: int = 0  # lines kept from an earlier run (--resume)
     errors: int = 0
     words: int = 0
-    seconds: float = 0.0  # from the start of writing (worker start-up and model loading in --n-process and ray included)
+    seconds: float = (
+        0.0  # from the start of writing (worker start-up and model loading in --n-process and ray included)
+    )
     first_chunk_seconds: float = 0.0  # until the first chunk was written
     first_chunk_lines: int = 0
     first_errors: Tuple[str, ...] = ()
 
 
-def write_results(results: Iterable[List[Result]], stream, summary: Summary, *, strict: bool, total: Optional[int]) -> Summary:
+def write_results(
+    results: Iterable[List[Result]], stream, summary: Summary, *, strict: bool, total: Optional[int]
+) -> Summary:
     start = time.perf_counter()
-    with tqdm(total=total, initial=summary.skipped, unit=" texts", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=total, initial=summary.skipped, unit=" texts", disable=None, file=sys.stderr, dynamic_ncols=True
+    ) as bar:
         for chunk in results:
             bad = next((i for i, result in enumerate(chunk) if result[1] is not None), None) if strict else None
             done = chunk if bad is None else chunk[:bad]
@@ -90,10 +97,18 @@ def annotate(
     total = count_lines(input_path)
     summary = Summary(skipped=resume_point(output_path, batch_size, total) if resume else 0)
     chunks = chunked(read_items(input_path, input_format, skip=summary.skipped), batch_size)
-    kwargs = dict(model=model, source=source, code=str(code) if code else None, config=config, sentences=sentences,
-                  zone_texts=zone_texts)
+    kwargs = dict(
+        model=model,
+        source=source,
+        code=str(code) if code else None,
+        config=config,
+        sentences=sentences,
+        zone_texts=zone_texts,
+    )
     if engine == "ray":
-        results = ray_results(chunks, n_process=n_process, gpu=gpu_id >= 0, address=ray_address, annotator_kwargs=kwargs)
+        results = ray_results(
+            chunks, n_process=n_process, gpu=gpu_id >= 0, address=ray_address, annotator_kwargs=kwargs
+        )
     elif n_process > 1:
         results = process_results(chunks, n_process, {**kwargs, "gpu_id": gpu_id})
     else:

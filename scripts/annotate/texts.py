@@ -1,6 +1,7 @@
 """A stream of short invented news texts that keeps bringing strings spaCy has not seen, as a real stream
 of short texts does (names, numbers, typos): each text has a reference number and every other one an
 invented name. The tests of memory zones and resume, and `measure`, read it."""
+
 import random
 import string
 from pathlib import Path

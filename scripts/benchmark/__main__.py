@@ -1,4 +1,5 @@
 """The benchmark's CLI and the run that ties its parts together (see the package docstring)."""
+
 import contextlib
 import multiprocessing
 import os
@@ -21,7 +22,6 @@ from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure,
 from scripts.machine import cpu_info
 
 
-
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -31,11 +31,17 @@ def in_child(function, *args):
     Children fork from a server that has imported the heavy libraries once (and started no threads),
     which saves each measurement several seconds of imports."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "transformers", "spacy", "spacy_transformers", "scripts.benchmark.systems"])
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:  # a child that dies raises, where Pool.apply would hang
+    context.set_forkserver_preload(
+        ["torch", "transformers", "spacy", "spacy_transformers", "scripts.benchmark.systems"]
+    )
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=context
+    ) as pool:  # a child that dies raises, where Pool.apply would hang
         ok, value = pool.submit(call_in_child, function, args).result()
     if not ok:
-        raise RuntimeError(f"{function.__name__}{args[:2] if function is measure else ''} failed in its child process:\n{value}")
+        raise RuntimeError(
+            f"{function.__name__}{args[:2] if function is measure else ''} failed in its child process:\n{value}"
+        )
     return value
 
 
@@ -56,7 +62,21 @@ def run_benchmark(
 ) -> dict:
     threads = threads or os.cpu_count() or 1
     with children_threads(threads):
-        return _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, spacy_overrides, pipe_buffer, gemm_seconds, rounds)
+        return _run_benchmark(
+            output,
+            n_sentences,
+            n_train_sentences,
+            batch_size,
+            threads,
+            seed,
+            gpu,
+            model_dir,
+            config,
+            spacy_overrides,
+            pipe_buffer,
+            gemm_seconds,
+            rounds,
+        )
 
 
 @contextlib.contextmanager
@@ -75,7 +95,21 @@ def children_threads(threads: int):
                 os.environ[variable] = value
 
 
-def _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, spacy_overrides, pipe_buffer, gemm_seconds, rounds) -> dict:
+def _run_benchmark(
+    output,
+    n_sentences,
+    n_train_sentences,
+    batch_size,
+    threads,
+    seed,
+    gpu,
+    model_dir,
+    config,
+    spacy_overrides,
+    pipe_buffer,
+    gemm_seconds,
+    rounds,
+) -> dict:
     if gpu:
         from scripts.gpu import use_device
 
@@ -88,7 +122,15 @@ def _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, 
         shape = Shape.of_model(model_dir)
         texts, train_sentences = make_inputs(n_sentences, n_train_sentences, seed)
         settings = Settings(
-            str(model_dir), str(config), texts, train_sentences, batch_size, threads, seed, gpu, dict(spacy_overrides or {})
+            str(model_dir),
+            str(config),
+            texts,
+            train_sentences,
+            batch_size,
+            threads,
+            seed,
+            gpu,
+            dict(spacy_overrides or {}),
         )
         if pipe_buffer:
             settings.spacy_overrides["nlp.batch_size"] = pipe_buffer
@@ -97,7 +139,9 @@ def _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, 
         n_words, n_train_words = sum(map(len, texts)), sum(len(w) for w, _ in train_sentences)
         forward_per_word = sum(flops_per_sequence(n, shape) for n in lengths) / n_words
         train_per_word = 3 * sum(flops_per_sequence(n, shape) for n in train_lengths) / n_train_words
-        msg.info(f"{len(texts)} sentences ({n_words} words) for inference, {len(train_sentences)} ({n_train_words} words) for training; batch {batch_size}, {threads} threads")
+        msg.info(
+            f"{len(texts)} sentences ({n_words} words) for inference, {len(train_sentences)} ({n_train_words} words) for training; batch {batch_size}, {threads} threads"
+        )
         msg.text("Measuring GEMM FLOP/s ...")
         gemm, skipped = in_child(measure_ceiling, settings, shape, gemm_seconds)
         best = max(gemm.values())
@@ -114,17 +158,27 @@ def _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, 
             "training_words_per_s": gemm[training_dtype] / train_per_word,
             "formula": flops_per_sequence.__doc__.strip(),
         }
-        msg.text(", ".join(f"{k}: {v / 1e9:.0f} GFLOP/s" for k, v in gemm.items()) + f"; {forward_per_word / 1e6:.1f} MFLOP/word forward")
+        msg.text(
+            ", ".join(f"{k}: {v / 1e9:.0f} GFLOP/s" for k, v in gemm.items())
+            + f"; {forward_per_word / 1e6:.1f} MFLOP/word forward"
+        )
         for dtype, why in skipped.items():
             msg.warn(f"{dtype} GEMM skipped: {why}")
         results = []
-        not_measured = {f"{task}:{system}": why_not_measured(system, gpu) for task, systems in SYSTEMS.items() for system in systems if why_not_measured(system, gpu)}
+        not_measured = {
+            f"{task}:{system}": why_not_measured(system, gpu)
+            for task, systems in SYSTEMS.items()
+            for system in systems
+            if why_not_measured(system, gpu)
+        }
         for name, why in not_measured.items():
             msg.warn(f"{name} not measured: {why}")
         for round_number in range(1, rounds + 1):
             for task, systems in SYSTEMS.items():
                 for system in (name for name in systems if f"{task}:{name}" not in not_measured):
-                    msg.text(f"Measuring {task} of {system}{f' (round {round_number} of {rounds})' if rounds > 1 else ''} ...")
+                    msg.text(
+                        f"Measuring {task} of {system}{f' (round {round_number} of {rounds})' if rounds > 1 else ''} ..."
+                    )
                     result = in_child(measure, task, system, settings)
                     msg.text(f"  {result['words'] / result['seconds']:.0f} words/s, peak {result['peak_mib']:.0f} MiB")
                     results.append(result)
@@ -151,7 +205,11 @@ def _run_benchmark(output, n_sentences, n_train_sentences, batch_size, threads, 
             "machine": platform.machine(),
             "cpu": cpu_info(),
             "torch_threads": threads,
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "spacy": spacy.__version__},
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "spacy": spacy.__version__,
+            },
         },
         "ceiling": ceiling,
         "results": rows,
@@ -179,20 +237,39 @@ def main(
         "with distilbert-base-uncased's shape is built there (default: a temp folder); other shapes: python -m scripts.make_transformer",
     ),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False, help="spaCy pipeline config"),
-    pipe_buffer: int = typer.Option(0, help="Docs nlp.pipe buffers and the transformer sorts by length (nlp.batch_size); 0: the config's"),
+    pipe_buffer: int = typer.Option(
+        0, help="Docs nlp.pipe buffers and the transformer sorts by length (nlp.batch_size); 0: the config's"
+    ),
     gemm_seconds: float = typer.Option(2.0, help="Time budget of the GEMM probe"),
-    rounds: int = typer.Option(1, min=1, help="Times each system is measured, all systems once a round; the table shows each one's median round"),
-    max_batch_items: int = typer.Option(0, help="Padded words a forward batch (components.transformer.max_batch_items, also hf-sorted's); 0: the config's"),
+    rounds: int = typer.Option(
+        1,
+        min=1,
+        help="Times each system is measured, all systems once a round; the table shows each one's median round",
+    ),
+    max_batch_items: int = typer.Option(
+        0,
+        help="Padded words a forward batch (components.transformer.max_batch_items, also hf-sorted's); 0: the config's",
+    ),
 ) -> None:
     """Inference and training words/s of our pipeline, plain HF and the hardware's ceiling."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     overrides = {"components.transformer.max_batch_items": max_batch_items} if max_batch_items else None
     run_benchmark(
-        output, n_sentences, n_train_sentences, batch_size, threads, seed, gpu, model_dir, config, overrides,
-        pipe_buffer=pipe_buffer, gemm_seconds=gemm_seconds, rounds=rounds,
+        output,
+        n_sentences,
+        n_train_sentences,
+        batch_size,
+        threads,
+        seed,
+        gpu,
+        model_dir,
+        config,
+        overrides,
+        pipe_buffer=pipe_buffer,
+        gemm_seconds=gemm_seconds,
+        rounds=rounds,
     )
 
 
 if __name__ == "__main__":
     cli.run(main)
-

@@ -7,6 +7,7 @@ Runtime's MatMulInteger (the MLAS GEMM its dynamically quantized MatMuls use) wh
 installed, else torch._int_mm. On an AVX2-only CPU int8 is the fastest matmul there is, so a ceiling
 of fp32 alone would flatter an int8 pipeline.
 """
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,9 @@ def sync(gpu: bool) -> None:
         torch.cuda.synchronize()
 
 
-def gemm_rates(shape: Shape, batch_size: int, gpu: bool, seconds: float = 1.0) -> Tuple[Dict[str, float], Dict[str, str]]:
+def gemm_rates(
+    shape: Shape, batch_size: int, gpu: bool, seconds: float = 1.0
+) -> Tuple[Dict[str, float], Dict[str, str]]:
     """Best measured matmul FLOP/s per dtype, on the model's own GEMM shapes and a large square one,
     within about `seconds` in all; and the dtypes skipped, with why."""
     import torch
@@ -73,7 +76,9 @@ def gemm_rates(shape: Shape, batch_size: int, gpu: bool, seconds: float = 1.0) -
         dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
         if not native_bf16():
             del dtypes["bf16"]
-            skipped["bf16"] = "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, it is no ceiling"
+            skipped["bf16"] = (
+                "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, it is no ceiling"
+            )
     device = "cuda" if gpu else "cpu"
     rows = max(64, batch_size * 24)  # about the pieces in one batch
     shapes = [(rows, shape.dim, shape.hidden_dim), (rows, shape.hidden_dim, shape.dim), (2048, 2048, 2048)]
@@ -131,8 +136,12 @@ def _ort_int8_matmul():
     import torch
 
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "int8_gemm",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [None, None]), helper.make_tensor_value_info("b", TensorProto.INT8, [None, None])],
+        [helper.make_node("MatMulInteger", ["a", "b"], ["y"])],
+        "int8_gemm",
+        [
+            helper.make_tensor_value_info("a", TensorProto.UINT8, [None, None]),
+            helper.make_tensor_value_info("b", TensorProto.INT8, [None, None]),
+        ],
         [helper.make_tensor_value_info("y", TensorProto.INT32, [None, None])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -8,6 +8,7 @@ pipeline makes, and lists the operators the time goes to (torch's profiler; ONNX
 none for int8-static). So it says how much of the ceiling any pipeline on these kernels could
 reach at most, and which operators hold the rest. Prints a table; `--output` keeps the JSON.
 """
+
 import collections
 import os
 import tempfile
@@ -40,7 +41,13 @@ def sorted_batches(settings: Settings) -> List[Dict[str, object]]:
     for start in range(0, len(settings.texts), buffer):
         outer = settings.texts[start : start + buffer]
         for indices in batch_by_length(outer, max_batch_items):
-            encoded = tokenizer([outer[i] for i in indices], is_split_into_words=True, truncation=True, padding=True, return_tensors="pt")
+            encoded = tokenizer(
+                [outer[i] for i in indices],
+                is_split_into_words=True,
+                truncation=True,
+                padding=True,
+                return_tensors="pt",
+            )
             batches.append(dict(encoded))
     return batches
 
@@ -96,6 +103,7 @@ def profile_forward(settings: Settings, precisions: List[str], gemm_seconds: flo
     from transformers import AutoModel
 
     from scripts.ner_model.hardware import native_bf16
+
     shape = Shape.of_model(Path(settings.model_dir))
     lengths = piece_lengths(settings.model_dir, settings.texts)
     n_words = sum(map(len, settings.texts))
@@ -114,8 +122,18 @@ def profile_forward(settings: Settings, precisions: List[str], gemm_seconds: flo
             rate = n_words / timed["seconds"]
             results[precision] = {"words_per_s": rate, "fraction_of_ceiling": rate / ceiling, **timed}
     return {
-        "settings": {"n_sentences": len(settings.texts), "n_words": n_words, "n_batches": len(batches), "threads": settings.threads},
-        "ceiling": {"gemm_flops_per_s": gemm, "best_dtype": max(gemm, key=gemm.get), "inference_words_per_s": ceiling, "forward_flops_per_word": forward_per_word},
+        "settings": {
+            "n_sentences": len(settings.texts),
+            "n_words": n_words,
+            "n_batches": len(batches),
+            "threads": settings.threads,
+        },
+        "ceiling": {
+            "gemm_flops_per_s": gemm,
+            "best_dtype": max(gemm, key=gemm.get),
+            "inference_words_per_s": ceiling,
+            "forward_flops_per_word": forward_per_word,
+        },
         "skipped": skipped,
         "results": results,
         "cpu": cpu_info(),
@@ -124,9 +142,14 @@ def profile_forward(settings: Settings, precisions: List[str], gemm_seconds: flo
 
 def main(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Keep the JSON here"),
-    model_dir: Optional[Path] = typer.Option(None, help="The DistilBERT to time; without config.json one with distilbert-base-uncased's shape is built there"),
+    model_dir: Optional[Path] = typer.Option(
+        None, help="The DistilBERT to time; without config.json one with distilbert-base-uncased's shape is built there"
+    ),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False),
-    precisions: str = typer.Option("fp32,int8,bf16", help="Comma-separated (fp32, int8, int8-static, bf16); bf16 only where the CPU has native bf16"),
+    precisions: str = typer.Option(
+        "fp32,int8,bf16",
+        help="Comma-separated (fp32, int8, int8-static, bf16); bf16 only where the CPU has native bf16",
+    ),
     n_sentences: int = typer.Option(1200),
     threads: int = typer.Option(0, help="Torch threads; 0: all cores"),
     seed: int = typer.Option(0),
@@ -134,7 +157,9 @@ def main(
 ) -> None:
     """Words/s of the transformer alone per precision, its share of the ceiling, and its top operators."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # torch's CUDA build logs an ERROR line for a missing GPU when profiling a CPU
+    os.environ.setdefault(
+        "KINETO_LOG_LEVEL", "5"
+    )  # torch's CUDA build logs an ERROR line for a missing GPU when profiling a CPU
     threads = threads or os.cpu_count() or 1
     texts, _ = make_inputs(n_sentences, 0, seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,11 +169,23 @@ def main(
         report = profile_forward(settings, precisions.split(","), gemm_seconds)
     ceiling = report["ceiling"]
     rows = [
-        (precision, f"{r['words_per_s']:.0f}", f"{r['fraction_of_ceiling']:.1%}", ", ".join(f"{name} {share:.0%}" for name, share in list(r["operators"].items())[:5]))
+        (
+            precision,
+            f"{r['words_per_s']:.0f}",
+            f"{r['fraction_of_ceiling']:.1%}",
+            ", ".join(f"{name} {share:.0%}" for name, share in list(r["operators"].items())[:5]),
+        )
         for precision, r in report["results"].items()
     ]
-    msg.table(rows, header=("precision", "words/s", "of ceiling", "top operators (share of the profiled time)"), divider=True, aligns=("l", "r", "r", "l"))
-    msg.text(f"ceiling {ceiling['inference_words_per_s']:.0f} words/s ({ceiling['best_dtype']} GEMM); {threads} threads; {report['cpu']}")
+    msg.table(
+        rows,
+        header=("precision", "words/s", "of ceiling", "top operators (share of the profiled time)"),
+        divider=True,
+        aligns=("l", "r", "r", "l"),
+    )
+    msg.text(
+        f"ceiling {ceiling['inference_words_per_s']:.0f} words/s ({ceiling['best_dtype']} GEMM); {threads} threads; {report['cpu']}"
+    )
     for name, why in report["skipped"].items():
         msg.warn(f"{name} skipped: {why}")
     if output:

@@ -1,5 +1,6 @@
 """The benchmark's inputs: invented sentences with CoNLL-2003's lengths, a random DistilBERT of a given shape,
 and a trained pipeline in a given precision."""
+
 from pathlib import Path
 from typing import List, Sequence
 
@@ -60,6 +61,13 @@ def make_inputs(n_sentences: int, n_train_sentences: int, seed: int):
 def build_transformer(model_dir: Path, shape: Shape, seed: int) -> Path:
     """A random DistilBERT of `shape`; its WordPiece vocab is trained on other generated text than the benchmark's."""
     words = [word for sentence in generate_texts(20000, seed + 7) for word in sentence]
-    return make_transformer(model_dir, words, dim=shape.dim, n_layers=shape.n_layers, n_heads=shape.n_heads, hidden_dim=shape.hidden_dim, vocab_size=shape.vocab_size, seed=seed)
-
-
+    return make_transformer(
+        model_dir,
+        words,
+        dim=shape.dim,
+        n_layers=shape.n_layers,
+        n_heads=shape.n_heads,
+        hidden_dim=shape.hidden_dim,
+        vocab_size=shape.vocab_size,
+        seed=seed,
+    )

@@ -8,6 +8,7 @@ threads (the same-entities bar: every count must be 0); and words/s of `nlp.pipe
 median of `--rounds` passes after a first one. int8-static is calibrated first on `--calibration-docs` Docs
 of `--calibration-corpus`, as the package step does.
 """
+
 import random
 import statistics
 import time
@@ -30,7 +31,11 @@ def entities(doc) -> list:
 
 def sentence_entities(examples) -> List[list]:
     """Each predicted sentence's entities, offsets within the sentence."""
-    return [[(e.start_char - s.start_char, e.end_char - s.start_char, e.label_) for e in s.ents] for eg in examples for s in eg.predicted.sents]
+    return [
+        [(e.start_char - s.start_char, e.end_char - s.start_char, e.label_) for e in s.ents]
+        for eg in examples
+        for s in eg.predicted.sents
+    ]
 
 
 def same_entities(nlp, texts: List[str]) -> dict:
@@ -66,7 +71,9 @@ def main(
     test: Path = typer.Argument(..., exists=True, dir_okay=False, help="The gold test DocBin (corpus/test.spacy)"),
     output: Path = typer.Option(Path("metrics/precision_bars.json"), "--output", "-o"),
     precisions: str = typer.Option("fp32,bf16,int8,int8-static", help="Comma-separated, fp32 first"),
-    calibration_corpus: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="The training DocBin, for int8-static"),
+    calibration_corpus: Optional[Path] = typer.Option(
+        None, exists=True, dir_okay=False, help="The training DocBin, for int8-static"
+    ),
     calibration_docs: int = typer.Option(64, min=1, help="Docs of --calibration-corpus int8-static is calibrated on"),
     rounds: int = typer.Option(3, min=1, help="Timed passes per precision"),
 ) -> None:
@@ -110,8 +117,15 @@ def main(
         del nlp
     import torch
 
-    report = {"model": str(model), "test": str(test), "results": results, "cpu": cpu_info(), "threads": torch.get_num_threads(),
-              "n_test_tokens": len(reference[0]), "calibration_docs": calibration_docs if "int8-static" in names else 0}
+    report = {
+        "model": str(model),
+        "test": str(test),
+        "results": results,
+        "cpu": cpu_info(),
+        "threads": torch.get_num_threads(),
+        "n_test_tokens": len(reference[0]),
+        "calibration_docs": calibration_docs if "int8-static" in names else 0,
+    }
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, report)
     msg.good(f"Saved {output}")

@@ -7,6 +7,7 @@ clipping (the HF loop's clip_grad_norm_; spaCy's optimizer clips inside) and the
 Model.finish_update for spaCy, which runs TorchAdam; AdamW.step for HF). The rest is everything else:
 spaCy's NER, alignment and tokenizer, HF's tokenizer and loss. It prints seconds a batch.
 """
+
 import contextlib
 import os
 import tempfile
@@ -37,8 +38,11 @@ def timed_phases(spent: Dict[str, float]):
     from transformers import DistilBertModel
 
     targets = [
-        (DistilBertModel, "forward", "forward"), (torch.autograd, "backward", "backward"), (torch.nn.utils, "clip_grad_norm_", "clip"),
-        (torch.optim.AdamW, "step", "optimizer"), (thinc.model.Model, "finish_update", "optimizer"),
+        (DistilBertModel, "forward", "forward"),
+        (torch.autograd, "backward", "backward"),
+        (torch.nn.utils, "clip_grad_norm_", "clip"),
+        (torch.optim.AdamW, "step", "optimizer"),
+        (thinc.model.Model, "finish_update", "optimizer"),
     ]
     originals = [(owner, name, owner.__dict__[name]) for owner, name, _ in targets]
 
@@ -82,7 +86,9 @@ def profile_training(settings: Settings, n_batches: int) -> Dict[str, Dict[str, 
 
 
 def main(
-    model_dir: Optional[Path] = typer.Option(None, help="The DistilBERT to time; without config.json one with distilbert-base-uncased's shape is built there"),
+    model_dir: Optional[Path] = typer.Option(
+        None, help="The DistilBERT to time; without config.json one with distilbert-base-uncased's shape is built there"
+    ),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False),
     n_batches: int = typer.Option(8, min=1, help="Timed batches a system, after the warm-up ones"),
     batch_size: int = typer.Option(32),
@@ -101,7 +107,9 @@ def main(
     rows = [(phase, *(f"{per_batch[s][phase]:.3f}" for s in per_batch)) for phase in ("total",) + PHASES + ("rest",)]
     msg.table(rows, header=header, divider=True, aligns=("l",) + ("r",) * len(per_batch))
     ratio = per_batch["hf"]["total"] / per_batch["spacy"]["total"]
-    msg.text(f"spacy is {ratio:.2f}x the HF loop here; {n_batches} batches of {batch_size}, {threads} threads, {cpu_info()}")
+    msg.text(
+        f"spacy is {ratio:.2f}x the HF loop here; {n_batches} batches of {batch_size}, {threads} threads, {cpu_info()}"
+    )
 
 
 if __name__ == "__main__":

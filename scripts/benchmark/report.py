@@ -4,6 +4,7 @@ Every inference rate is compared with two baselines: `hf` (the notebook's path d
 `batch_size` in input order) and `hf-sorted` (the same model fed the length-sorted batches the shipped
 pipeline makes), so a lead that comes only from sorting before padding shows as such.
 """
+
 from typing import Dict, List
 
 from wasabi import msg
@@ -80,9 +81,13 @@ def print_table(rows: List[dict], ceiling: dict, targets: dict) -> None:
     header = ("system", "task", "words/s", "x hf", "x hf-sorted", "of ceiling", "peak MiB")
     data = [
         (
-            r["system"], r["task"], f"{r['words_per_s']:.0f}", f"{r['ratio_to_hf']:.2f}",
+            r["system"],
+            r["task"],
+            f"{r['words_per_s']:.0f}",
+            f"{r['ratio_to_hf']:.2f}",
             f"{r['ratio_to_hf_sorted']:.2f}" if r["ratio_to_hf_sorted"] else "",
-            f"{r['fraction_of_ceiling']:.1%}", f"{r['peak_mib']:.0f}",
+            f"{r['fraction_of_ceiling']:.1%}",
+            f"{r['peak_mib']:.0f}",
         )
         for r in rows
     ]

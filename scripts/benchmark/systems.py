@@ -4,6 +4,7 @@
 each reports is its own. Every system's step is here beside the others, so that what each one times
 can be compared line by line.
 """
+
 import functools
 import os
 import random
@@ -16,7 +17,18 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 from scripts.benchmark.ceiling import IOB_LABELS, Shape, sync, gemm_rates
 
 SYSTEMS = {
-    "inference": ("spacy", "spacy-fp32", "spacy-int8", "spacy-int8-static", "spacy-bf16", "spacy-same-batches", "hf", "hf-sorted", "hf-bf16", "hf-pipeline"),
+    "inference": (
+        "spacy",
+        "spacy-fp32",
+        "spacy-int8",
+        "spacy-int8-static",
+        "spacy-bf16",
+        "spacy-same-batches",
+        "hf",
+        "hf-sorted",
+        "hf-bf16",
+        "hf-pipeline",
+    ),
     "training": ("spacy", "spacy-fp32", "spacy-bf16", "hf", "hf-bf16"),
 }
 # bf16 (autocast, or spaCy's bf16 inference copy), measured on CPUs with native bf16 only (elsewhere bf16 is
@@ -51,6 +63,7 @@ def gold_example(vocab, words: List[str], tags: List[str]):
     from spacy.training import Example
 
     from scripts.corpus_reader import with_gold_sentence_starts
+
     return with_gold_sentence_starts(Example(Doc(vocab, words=words), Doc(vocab, words=words, ents=tags)))
 
 
@@ -103,7 +116,9 @@ def _timed(run_batch, batches: List, gpu: bool, warm_up: int = 1) -> float:
     return time.perf_counter() - start
 
 
-def load_spacy(settings: Settings, sentences: Sequence[Sequence[Sequence[str]]], same_batches: bool = True, precision: str = ""):
+def load_spacy(
+    settings: Settings, sentences: Sequence[Sequence[Sequence[str]]], same_batches: bool = True, precision: str = ""
+):
     """The project's pipeline on the benchmark transformer, initialised (labels, weights) on a few gold sentences."""
     import spacy
 
@@ -164,8 +179,13 @@ def measure(task: str, system: str, settings: Settings) -> dict:
     import torch
 
     return {
-        "task": task, "system": system, "words": words, "seconds": seconds, "peak_mib": _peak_mib(settings.gpu),
-        "torch_threads": torch.get_num_threads(), **NOTES,
+        "task": task,
+        "system": system,
+        "words": words,
+        "seconds": seconds,
+        "peak_mib": _peak_mib(settings.gpu),
+        "torch_threads": torch.get_num_threads(),
+        **NOTES,
     }
 
 
@@ -178,6 +198,7 @@ def _infer_spacy(settings: Settings, same_batches: bool = False, precision: str 
     from spacy.tokens import Doc
 
     from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
+
     nlp, _ = load_spacy(settings, settings.train_sentences, same_batches, precision)
     if precision == "int8-static":
         calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words, _ in settings.train_sentences])
@@ -281,7 +302,10 @@ def spacy_training_step(settings: Settings, precision: str = ""):
     from spacy.training import Example
 
     overrides = {TRAINING_PRECISION: precision} if precision else {}
-    nlp, optimizer = load_spacy(Settings(**{**vars(settings), "spacy_overrides": {**settings.spacy_overrides, **overrides}}), settings.train_sentences)
+    nlp, optimizer = load_spacy(
+        Settings(**{**vars(settings), "spacy_overrides": {**settings.spacy_overrides, **overrides}}),
+        settings.train_sentences,
+    )
     examples = [gold_example(nlp.vocab, w, t) for w, t in settings.train_sentences]
     dropout = nlp.config["training"]["dropout"]
     NOTES["training_precision"] = nlp.get_pipe("transformer").model.layers[0].shims[0].resolved_training_precision()
@@ -301,7 +325,9 @@ def hf_training_step(settings: Settings, bf16: bool = False):
     # The Trainer's defaults, with the config's learning rate and weight decay.
     no_decay = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n or "layer_norm" in n]
     decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n or "layer_norm" in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=5e-5)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=5e-5
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=settings.gpu)
 
     def run(batch):
@@ -340,8 +366,13 @@ def why_not_measured(system: str, gpu: bool) -> str:
     """Why `system` is not measured on this machine ("" when it is)."""
     from scripts.ner_model.hardware import native_bf16
     from scripts.ner_model.runtimes import STATIC_INT8_REQUIREMENT, has_openvino
+
     if system in NATIVE_BF16_ONLY and (gpu or not native_bf16()):
-        return "a GPU run has its own fp16" if gpu else "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, no baseline"
+        return (
+            "a GPU run has its own fp16"
+            if gpu
+            else "no native bf16 on this CPU (neither avx512_bf16 nor amx_bf16): emulated, no baseline"
+        )
     if system == "spacy-int8-static" and (gpu or not has_openvino()):
         return "a CPU precision" if gpu else f"OpenVINO not installed ({STATIC_INT8_REQUIREMENT})"
     return ""

@@ -65,7 +65,9 @@ class PrecisionTransformerModel(TransformerModel):
             inference_precision=inference_precision,
             training_precision=training_precision,
             # the inference copies give the last hidden state only
-            fp32_only=bool(transformer_config.get("output_hidden_states") or transformer_config.get("output_attentions")),
+            fp32_only=bool(
+                transformer_config.get("output_hidden_states") or transformer_config.get("output_attentions")
+            ),
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
         )

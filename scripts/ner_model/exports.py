@@ -48,17 +48,31 @@ def quantize_rows(model):
         nodes.append(helper.make_node(op, inputs, [output], **attributes))
         return output
 
-    one, steps, tiny = constant("rows/1", numpy.float32(1)), constant("rows/63", numpy.float32(63)), constant("rows/tiny", numpy.float32(1e-12))
+    one, steps, tiny = (
+        constant("rows/1", numpy.float32(1)),
+        constant("rows/63", numpy.float32(63)),
+        constant("rows/tiny", numpy.float32(1e-12)),
+    )
     middle, middles = constant("rows/64", numpy.uint8(64)), constant("rows/[64]", numpy.array([64], dtype=numpy.uint8))
-    index_0, index_1, index_last, to_end = (constant(f"rows/[{i}]", numpy.array([i], dtype=numpy.int64)) for i in (0, 1, -1, 2**62))
+    index_0, index_1, index_last, to_end = (
+        constant(f"rows/[{i}]", numpy.array([i], dtype=numpy.int64)) for i in (0, 1, -1, 2**62)
+    )
     quantized_inputs = {}  # an activation read by several MatMuls (attention's q, k and v) is quantized once
 
     def quantize(x):
         """x as (rows, depth) uint8, each row's scale as a column, and x's shape."""
         if x not in quantized_inputs:
             shape = node("Shape", [x])
-            rows = node("Reshape", [x, node("Concat", [index_last, node("Slice", [shape, index_last, to_end])], axis=0)])
-            high = node("Max", [node("ReduceMax", [rows], axes=[1], keepdims=0), node("Neg", [node("ReduceMin", [rows], axes=[1], keepdims=0)])])
+            rows = node(
+                "Reshape", [x, node("Concat", [index_last, node("Slice", [shape, index_last, to_end])], axis=0)]
+            )
+            high = node(
+                "Max",
+                [
+                    node("ReduceMax", [rows], axes=[1], keepdims=0),
+                    node("Neg", [node("ReduceMin", [rows], axes=[1], keepdims=0)]),
+                ],
+            )
             scale = node("Max", [node("Div", [high, steps]), tiny])
             x_q = node("QuantizeLinear", [rows, scale, node("Expand", [middles, node("Shape", [scale])])], axis=0)
             quantized_inputs[x] = (x_q, node("Unsqueeze", [scale, index_1]), shape)
@@ -79,12 +93,28 @@ def quantize_rows(model):
         w_q = numpy.clip(numpy.round(w / w_scale), -127, 127).astype(numpy.int8)
         x_q, row_scale, shape = quantize(original.input[0])
         product = node(
-            "MatMulIntegerToFloat", [x_q, constant(f"{weight.name}/q", w_q), one, constant(f"{weight.name}/scale", w_scale.astype(numpy.float32)), middle],
+            "MatMulIntegerToFloat",
+            [
+                x_q,
+                constant(f"{weight.name}/q", w_q),
+                one,
+                constant(f"{weight.name}/scale", w_scale.astype(numpy.float32)),
+                middle,
+            ],
             domain="com.microsoft",
         )
-        out_shape = node("Concat", [node("Slice", [shape, index_0, index_last]), constant(f"{weight.name}/columns", numpy.array([w.shape[1]], dtype=numpy.int64))], axis=0)
+        out_shape = node(
+            "Concat",
+            [
+                node("Slice", [shape, index_0, index_last]),
+                constant(f"{weight.name}/columns", numpy.array([w.shape[1]], dtype=numpy.int64)),
+            ],
+            axis=0,
+        )
         node("Reshape", [node("Mul", [product, row_scale]), out_shape], original.output[0])
-    read = {name for n in nodes for name in n.input}  # a weight that another node reads too (DeBERTa's shared keys) stays
+    read = {
+        name for n in nodes for name in n.input
+    }  # a weight that another node reads too (DeBERTa's shared keys) stays
     kept = [init for init in graph.initializer if init.name not in quantized or init.name in read]
     del graph.initializer[:]
     graph.initializer.extend(kept + constants)
@@ -102,8 +132,15 @@ def onnx_bytes(module, example_kwargs) -> bytes:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on constants in HF's mask code: shapes stay dynamic
         torch.onnx.export(
-            eval_twin(module), (), exported, kwargs=dict(example_kwargs), input_names=names,
-            output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False,
+            eval_twin(module),
+            (),
+            exported,
+            kwargs=dict(example_kwargs),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
         )
     return exported.getvalue()
 
@@ -123,7 +160,13 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
     because OpenVINO ran zero-pointed uint8 ones slower (docs/precision.md). Fixed scales cannot depend on
     batch-mates; text unlike the calibration text may be clipped (the accuracy bar measures it)."""
     import_onnxruntime()  # its quantization tools import onnxruntime: telemetry off first
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Batches(CalibrationDataReader):
         def __init__(self, graph_inputs):  # the exporter drops inputs a model ignores (DeBERTa's token types)
@@ -141,9 +184,17 @@ def static_int8_model_bytes(module, calibration: list) -> bytes:
         logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process the graph, at every call
         try:
             quantize_static(
-                str(fp32), str(static), Batches(graph_inputs), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
-                weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], calibrate_method=CalibrationMethod.MinMax,
-                extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": True}, reduce_range=True,
+                str(fp32),
+                str(static),
+                Batches(graph_inputs),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"MatMulConstBOnly": True, "ActivationSymmetric": True},
+                reduce_range=True,
             )
         finally:
             logging.getLogger().setLevel(quiet)

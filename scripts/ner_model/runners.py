@@ -73,7 +73,9 @@ def openvino_runner(model_bytes: bytes):
     """The static int8 copy run by OpenVINO, on torch's thread count; each thread gets its own infer request
     (one request serves one call at a time)."""
     core = import_openvino().Core()
-    compiled = core.compile_model(core.read_model(model_bytes), "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
+    compiled = core.compile_model(
+        core.read_model(model_bytes), "CPU", {"INFERENCE_NUM_THREADS": torch.get_num_threads()}
+    )
     names = [port.get_any_name() for port in compiled.inputs]
     per_thread = threading.local()
 
@@ -81,6 +83,8 @@ def openvino_runner(model_bytes: bytes):
         if not hasattr(per_thread, "request"):
             per_thread.request = compiled.create_infer_request()
         output = per_thread.request.infer({name: kwargs[name].cpu().numpy() for name in names})[compiled.outputs[0]]
-        return BaseModelOutput(last_hidden_state=torch.from_numpy(numpy.array(output)))  # a copy: the request reuses its buffer
+        return BaseModelOutput(
+            last_hidden_state=torch.from_numpy(numpy.array(output))
+        )  # a copy: the request reuses its buffer
 
     return run

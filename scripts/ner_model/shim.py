@@ -131,7 +131,7 @@ class PrecisionShim(HFShim):
             family = getattr(getattr(self._model, "config", None), "model_type", type(self._model).__name__)
             reason = [line for line in str(err).splitlines() if line.strip()][-1:] or [type(err).__name__]
             raise ValueError(
-                f"inference_precision \"{precision}\": the {family} transformer's exported graph does not run "
+                f'inference_precision "{precision}": the {family} transformer\'s exported graph does not run '
                 f'({reason[0].strip()}); "fp32" and "bf16" run every family: spacy.load(..., '
                 'config={"components.transformer.model.inference_precision": "bf16"})'
             ) from err
@@ -177,7 +177,9 @@ class PrecisionShim(HFShim):
     def from_bytes(self, bytes_data):
         super().from_bytes(bytes_data)  # it reads its own keys and leaves ours
         saved = srsly.msgpack_loads(bytes_data)
-        self.onnx_copies = {precision: (self._model, saved[key]) for precision, key in COPY_KEYS.items() if saved.get(key)}
+        self.onnx_copies = {
+            precision: (self._model, saved[key]) for precision, key in COPY_KEYS.items() if saved.get(key)
+        }
         self._inference, self.updated = None, False
         return self
 

@@ -1,4 +1,5 @@
 """`build_report`: read what a run wrote, draw each section, write the page and its PNGs."""
+
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -11,7 +12,11 @@ from scripts.scoring import read_predictions
 
 def load_examples(gold_path: Path, predicted_path: Path) -> Tuple[list, List[str]]:
     """The gold and predicted Docs paired, or what stops that."""
-    problems = [missing_note(path, step) for path, step in ((gold_path, "corpus"), (predicted_path, "evaluate")) if not path.is_file()]
+    problems = [
+        missing_note(path, step)
+        for path, step in ((gold_path, "corpus"), (predicted_path, "evaluate"))
+        if not path.is_file()
+    ]
     if problems:
         return [], problems
     try:
@@ -23,12 +28,16 @@ def load_examples(gold_path: Path, predicted_path: Path) -> Tuple[list, List[str
 def summary_html(evaluations: List[dict], test_scores: Optional[dict], crosscheck: Optional[dict]) -> str:
     items = []
     if test_scores is not None and test_scores.get("ents_f") is not None:
-        items.append(f"Test: F <b>{100 * test_scores['ents_f']:.2f}</b>, P {100 * (test_scores.get('ents_p') or 0):.2f}, R {100 * (test_scores.get('ents_r') or 0):.2f} (spaCy)")
+        items.append(
+            f"Test: F <b>{100 * test_scores['ents_f']:.2f}</b>, P {100 * (test_scores.get('ents_p') or 0):.2f}, R {100 * (test_scores.get('ents_r') or 0):.2f} (spaCy)"
+        )
     if crosscheck is not None:
         items.append(f"seqeval agrees: <b>{'yes' if crosscheck.get('agree') else 'NO'}</b>")
     if evaluations:
         best = best_evaluation(evaluations)
-        items.append(f"model-best: step {best['step']} of {evaluations[-1]['step']}, dev F {fmt(best['scores'].get('ents_f'))}")
+        items.append(
+            f"model-best: step {best['step']} of {evaluations[-1]['step']}, dev F {fmt(best['scores'].get('ents_f'))}"
+        )
     return f"<p>{' · '.join(items)}</p>" if items else ""
 
 
@@ -48,7 +57,9 @@ def build_report(training_dir: Path, corpus_dir: Path, metrics_dir: Path, output
     training = training_section(log_path, evaluations, log_problems, images["training"])
     errors, table = errors_section(examples, problems, gold_path, predicted_path, images["errors"], per_kind)
     score_problems = [p for p in (test_problem, crosscheck_problem) if p]
-    per_type = per_type_section(test_path, test_scores, crosscheck_path, crosscheck, score_problems, images["per_type"], table)
+    per_type = per_type_section(
+        test_path, test_scores, crosscheck_path, crosscheck, score_problems, images["per_type"], table
+    )
     sections = [training, per_type, errors]
     output.write_text(render_page(sections, summary_html(evaluations, test_scores, crosscheck)), encoding="utf8")
     return [m for s in sections for m in s.missing]

@@ -1,5 +1,6 @@
 """Where the errors are: the confusion table of gold type against predicted type (scripts/error_analysis.py
 pairs the entities), as a picture and a table, and example sentences per kind of error, drawn by displaCy."""
+
 import zlib
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -12,7 +13,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import PowerNorm  # noqa: E402
 
 from scripts.error_analysis import (  # noqa: E402
-    ERROR_KINDS, KIND_HELP, KINDS, MISSED, SPURIOUS, Confusion, ErrorExample, confusion_table, error_examples, match_examples,
+    ERROR_KINDS,
+    KIND_HELP,
+    KINDS,
+    MISSED,
+    SPURIOUS,
+    Confusion,
+    ErrorExample,
+    confusion_table,
+    error_examples,
+    match_examples,
 )
 from scripts.report.page import Section, esc, html_table, image_tag  # noqa: E402
 
@@ -34,8 +44,17 @@ def plot_confusion(table: Confusion, path: Path) -> None:
     rows, columns = table.rows, table.columns
     most = max(cell_errors(table, r, c) for r in rows for c in columns) or 1
     norm = PowerNorm(0.5, vmin=0, vmax=most)
-    colours = [[(0.9, 0.9, 0.9, 1) if (r, c) == (SPURIOUS, MISSED) else plt.cm.Reds(0.1 + 0.8 * norm(cell_errors(table, r, c)))
-                if cell_errors(table, r, c) else ((0.82, 0.93, 0.8, 1) if r == c else (1, 1, 1, 1)) for c in columns] for r in rows]
+    colours = [
+        [
+            (0.9, 0.9, 0.9, 1)
+            if (r, c) == (SPURIOUS, MISSED)
+            else plt.cm.Reds(0.1 + 0.8 * norm(cell_errors(table, r, c)))
+            if cell_errors(table, r, c)
+            else ((0.82, 0.93, 0.8, 1) if r == c else (1, 1, 1, 1))
+            for c in columns
+        ]
+        for r in rows
+    ]
     fig, ax = plt.subplots(figsize=(1.5 * len(columns) + 2, 0.75 * len(rows) + 1.6))
     ax.imshow(colours, aspect="auto")
     for i, r in enumerate(rows):
@@ -46,7 +65,15 @@ def plot_confusion(table: Confusion, path: Path) -> None:
             if count == "0" and not boundary:
                 continue
             dark = norm(cell_errors(table, r, c)) > 0.6
-            ax.text(j, i, f"{count}\n{boundary}" if boundary else count, ha="center", va="center", fontsize=10, color="white" if dark else "black")
+            ax.text(
+                j,
+                i,
+                f"{count}\n{boundary}" if boundary else count,
+                ha="center",
+                va="center",
+                fontsize=10,
+                color="white" if dark else "black",
+            )
     ax.set_xticks(range(len(columns)), columns, rotation=30 if max(map(len, columns)) > 6 else 0, ha="left")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xticks([x + 0.5 for x in range(len(columns) - 1)], minor=True)
@@ -76,7 +103,11 @@ def confusion_html(table: Confusion) -> str:
                 continue
             count, boundary = cell_text(table, r, c)
             errors = cell_errors(table, r, c)
-            colour = f"rgba(214,39,40,{0.1 + 0.35 * (errors / most) ** 0.5:.2f})" if errors else ("rgba(46,139,87,0.2)" if r == c else "transparent")
+            colour = (
+                f"rgba(214,39,40,{0.1 + 0.35 * (errors / most) ** 0.5:.2f})"
+                if errors
+                else ("rgba(46,139,87,0.2)" if r == c else "transparent")
+            )
             extra = f'<br><span class="boundary">{boundary}</span>' if boundary else ""
             cells.append(f'<td style="background:{colour}">{count}{extra}</td>')
         name = "spurious (no gold)" if r == SPURIOUS else esc(r)
@@ -104,7 +135,10 @@ def label_colours(labels: Iterable[str]) -> Dict[str, str]:
     (the hue from a checksum of the name), so every label of any data set is marked, the same way in every report."""
     from spacy.displacy.render import DEFAULT_LABEL_COLORS
 
-    return {label: DEFAULT_LABEL_COLORS.get(label) or f"hsl({zlib.crc32(label.encode('utf8')) % 360}, 75%, 78%)" for label in labels}
+    return {
+        label: DEFAULT_LABEL_COLORS.get(label) or f"hsl({zlib.crc32(label.encode('utf8')) % 360}, 75%, 78%)"
+        for label in labels
+    }
 
 
 def displacy_sentence(example: ErrorExample, side: str, colours: Dict[str, str]) -> str:
@@ -117,7 +151,11 @@ def displacy_sentence(example: ErrorExample, side: str, colours: Dict[str, str])
         text += word + (" " if space else "")
     ends = [start + len(word) for start, word in zip(offsets, example.words)]
     entities = example.gold if side == "gold" else example.predicted
-    parsed = {"text": text, "ents": [{"start": offsets[s], "end": ends[e - 1], "label": label} for s, e, label in entities], "title": None}
+    parsed = {
+        "text": text,
+        "ents": [{"start": offsets[s], "end": ends[e - 1], "label": label} for s, e, label in entities],
+        "title": None,
+    }
     return displacy.render(parsed, style="ent", manual=True, page=False, jupyter=False, options={"colors": colours})
 
 
@@ -129,7 +167,10 @@ def at_issue(example: ErrorExample) -> str:
         if focus is None:
             sides.append(f'<span class="absent">nothing {"in gold" if side == "gold" else "predicted"}</span>')
         else:
-            words = "".join(w + (" " if s else "") for w, s in zip(example.words[focus[0] : focus[1]], example.spaces[focus[0] : focus[1]])).strip()
+            words = "".join(
+                w + (" " if s else "")
+                for w, s in zip(example.words[focus[0] : focus[1]], example.spaces[focus[0] : focus[1]])
+            ).strip()
             sides.append(f"“{esc(words)}” {esc(focus[2])}")
     return f"Doc {example.outcome.doc}, token {example.start}:<br>{sides[0]} → {sides[1]}"
 
@@ -148,11 +189,15 @@ def examples_html(chosen: Dict[str, List[ErrorExample]]) -> str:
             f'<tr><td class="issue">{at_issue(e)}</td><td>{displacy_sentence(e, "gold", colours)}</td><td>{displacy_sentence(e, "predicted", colours)}</td></tr>'
             for e in found
         )
-        out.append(f'<table class="examples"><tr><th>at issue: gold → predicted</th><th>gold</th><th>predicted</th></tr>{rows}</table>')
+        out.append(
+            f'<table class="examples"><tr><th>at issue: gold → predicted</th><th>gold</th><th>predicted</th></tr>{rows}</table>'
+        )
     return "".join(out)
 
 
-def errors_section(examples: list, problems: List[str], gold_path: Path, predicted_path: Path, image: Path, per_kind: int) -> Tuple[Section, Optional[Confusion]]:
+def errors_section(
+    examples: list, problems: List[str], gold_path: Path, predicted_path: Path, image: Path, per_kind: int
+) -> Tuple[Section, Optional[Confusion]]:
     section = Section("Errors", missing=list(problems))
     if problems:
         return section, None

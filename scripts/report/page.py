@@ -1,5 +1,6 @@
 """The page's pieces: reading inputs (a missing or bad one becomes a notice, not a traceback), HTML
 tables and pictures, and the page itself from the template page.html beside this file."""
+
 import base64
 import html
 from dataclasses import dataclass, field
@@ -50,7 +51,10 @@ def fmt(value: Optional[float]) -> str:
 def html_table(header: Sequence[str], rows: Sequence[Tuple[Sequence, bool]], css_class: str = "") -> str:
     """Rows of (cells, highlighted); numbers right-aligned, a class "text" table left-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join(f"<tr{' class=hl' if hl else ''}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>" for cells, hl in rows)
+    body = "".join(
+        f"<tr{' class=hl' if hl else ''}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>"
+        for cells, hl in rows
+    )
     return f"<table{f' class={css_class}' if css_class else ''}><tr>{head}</tr>{body}</table>"
 
 
@@ -67,7 +71,11 @@ def render_page(sections: Sequence[Section], summary: str) -> str:
     missing = [m for s in sections for m in s.missing]
     notice = ""
     if missing:
-        notice = '<div class="missing"><b>Missing or unreadable inputs:</b><ul>' + "".join(f"<li>{esc(m)}</li>" for m in missing) + "</ul></div>"
+        notice = (
+            '<div class="missing"><b>Missing or unreadable inputs:</b><ul>'
+            + "".join(f"<li>{esc(m)}</li>" for m in missing)
+            + "</ul></div>"
+        )
     parts = []
     for s in sections:
         gap = "".join(f'<p class="missing">{esc(m)}</p>' for m in s.missing)

@@ -2,6 +2,7 @@
 
 The picture has a row per type (bars across, names on the left), so it stays readable for any
 label set: CoNLL-2003's 4 types, OntoNotes' 18, or long names such as WNUT's `creative-work`."""
+
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -22,7 +23,10 @@ def per_type_sides(test_scores: Optional[dict], crosscheck: Optional[dict]) -> D
     """{"spaCy": ..., "seqeval": ...}, each {"per_type": {type: {p, r, f}}, "all": {p, r, f}}, for the inputs there are."""
     sides = {}
     if test_scores is not None and isinstance(test_scores.get("ents_per_type"), dict):
-        sides["spaCy"] = {"per_type": test_scores["ents_per_type"], "all": {k: test_scores.get(f"ents_{k}") or 0.0 for k in "prf"}}
+        sides["spaCy"] = {
+            "per_type": test_scores["ents_per_type"],
+            "all": {k: test_scores.get(f"ents_{k}") or 0.0 for k in "prf"},
+        }
     if crosscheck is not None and isinstance(crosscheck.get("seqeval"), dict):
         seqeval = crosscheck["seqeval"]
         sides["seqeval"] = {"per_type": seqeval.get("per_type") or {}, "all": {k: seqeval.get(k, 0.0) for k in "prf"}}
@@ -38,7 +42,15 @@ def plot_per_type(sides: Dict[str, dict], path: Path) -> None:
         for i, (side_name, side) in enumerate(sides.items()):
             values = [100 * ((side["all"] if t == ALL else side["per_type"].get(t, {})).get(key) or 0.0) for t in types]
             ys = [y - 0.4 + height * (i + 0.5) for y in range(len(types))]
-            bars = ax.barh(ys, values, height, label=side_name, color=SCORER_COLOURS[i % 2], hatch="//" if i else None, edgecolor="white")
+            bars = ax.barh(
+                ys,
+                values,
+                height,
+                label=side_name,
+                color=SCORER_COLOURS[i % 2],
+                hatch="//" if i else None,
+                edgecolor="white",
+            )
             ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
         ax.set_title(f"{name} on test (%)")
         ax.set_xlim(0, 115)
@@ -55,8 +67,13 @@ def plot_per_type(sides: Dict[str, dict], path: Path) -> None:
 
 
 def per_type_section(
-    test_path: Path, test_scores: Optional[dict], crosscheck_path: Path, crosscheck: Optional[dict], problems: List[str],
-    image: Path, table: Optional[Confusion],
+    test_path: Path,
+    test_scores: Optional[dict],
+    crosscheck_path: Path,
+    crosscheck: Optional[dict],
+    problems: List[str],
+    image: Path,
+    table: Optional[Confusion],
 ) -> Section:
     section = Section("Per entity type", missing=list(problems))
     sides = per_type_sides(test_scores, crosscheck)

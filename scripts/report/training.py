@@ -1,4 +1,5 @@
 """The training curve: dev P/R/F at each evaluation in spaCy's JSON-lines log, the losses, and the step model-best keeps."""
+
 import json
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -27,21 +28,27 @@ def read_training_log(path: Path) -> Tuple[List[dict], List[str]]:
         except ValueError:
             bad += 1
             continue
-        if not (isinstance(entry, dict) and isinstance(entry.get("step"), int) and isinstance(entry.get("scores"), dict)):
+        if not (
+            isinstance(entry, dict) and isinstance(entry.get("step"), int) and isinstance(entry.get("scores"), dict)
+        ):
             bad += 1
             continue
         scores = {k: float(v) for k, v in entry["scores"].items() if isinstance(v, (int, float))}
         score = entry.get("score")
-        evaluations.append({
-            "step": entry["step"],
-            "epoch": entry.get("epoch"),
-            "scores": scores,
-            "score": float(score) if isinstance(score, (int, float)) else scores.get("ents_f", 0.0) / 100,
-            "losses": {k: float(v) for k, v in (entry.get("losses") or {}).items() if isinstance(v, (int, float))},
-        })
+        evaluations.append(
+            {
+                "step": entry["step"],
+                "epoch": entry.get("epoch"),
+                "scores": scores,
+                "score": float(score) if isinstance(score, (int, float)) else scores.get("ents_f", 0.0) / 100,
+                "losses": {k: float(v) for k, v in (entry.get("losses") or {}).items() if isinstance(v, (int, float))},
+            }
+        )
     problems = [f"{bad} line(s) of {path} are no evaluation and were left out"] if bad else []
     if not evaluations:
-        problems.append(f"{path} has no evaluation yet: spaCy writes a line at each evaluation (every training.eval_frequency steps)")
+        problems.append(
+            f"{path} has no evaluation yet: spaCy writes a line at each evaluation (every training.eval_frequency steps)"
+        )
     return evaluations, problems
 
 
@@ -67,14 +74,29 @@ def plot_training(evaluations: Sequence[dict], best: dict, path: Path) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     for key, name in (("ents_f", "F"), ("ents_p", "P"), ("ents_r", "R")):
         if any(key in e["scores"] for e in evaluations):
-            top.plot(steps, [e["scores"].get(key, float("nan")) for e in evaluations], marker="o", ms=3, label=f"dev {name}", lw=2 if name == "F" else 1)
+            top.plot(
+                steps,
+                [e["scores"].get(key, float("nan")) for e in evaluations],
+                marker="o",
+                ms=3,
+                label=f"dev {name}",
+                lw=2 if name == "F" else 1,
+            )
     if not top.lines:  # another pipeline's log: spaCy's weighted score
         top.plot(steps, [e["score"] * 100 for e in evaluations], marker="o", ms=3, label="dev score")
     best_f = best["scores"].get("ents_f", best["score"] * 100)
     for ax in (top, bottom):
         ax.axvline(best["step"], color="grey", ls="--", lw=1)
         ax.grid(alpha=0.3)
-    top.plot([best["step"]], [best_f], marker="*", ms=14, color="black", ls="", label=f"model-best: step {best['step']}, F {best_f:.2f}")
+    top.plot(
+        [best["step"]],
+        [best_f],
+        marker="*",
+        ms=14,
+        color="black",
+        ls="",
+        label=f"model-best: step {best['step']}, F {best_f:.2f}",
+    )
     top.set_ylabel("dev score (%)")
     top.set_title("Training: dev scores at each evaluation")
     top.legend(loc="lower right")
@@ -104,7 +126,9 @@ def training_section(log_path: Path, evaluations: List[dict], problems: List[str
     header = ["step", "epoch", "dev P", "dev R", "dev F", "score"] + [f"{n} loss/step" for n in names]
     rows = []
     for e, loss in zip(evaluations, losses):
-        cells = [e["step"], e["epoch"] if e["epoch"] is not None else ""] + [fmt(e["scores"].get(k)) for k in ("ents_p", "ents_r", "ents_f")]
+        cells = [e["step"], e["epoch"] if e["epoch"] is not None else ""] + [
+            fmt(e["scores"].get(k)) for k in ("ents_p", "ents_r", "ents_f")
+        ]
         cells += [f"{e['score']:.4f}"] + [fmt(loss.get(n)) for n in names]
         rows.append((cells, e is best))
     f = best["scores"].get("ents_f")

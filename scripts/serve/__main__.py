@@ -3,6 +3,7 @@
 Serves MODEL (an installed package's name or a folder) over HTTP; see scripts/serve/__init__.py and
 docs/serving.md. Stops on SIGTERM or Ctrl-C after answering the requests in flight.
 """
+
 import logging
 import sys
 from pathlib import Path
@@ -22,8 +23,20 @@ log = logging.getLogger("scripts.serve")
 
 
 def serve_local(
-    model: str, *, host: str, port: int, code: Optional[str], config: dict, max_wait_ms: float, max_batch_texts: int,
-    max_queue_texts: int, max_body_bytes: int, threads: int, graceful_timeout: float, access_log: bool, log_level: str,
+    model: str,
+    *,
+    host: str,
+    port: int,
+    code: Optional[str],
+    config: dict,
+    max_wait_ms: float,
+    max_batch_texts: int,
+    max_queue_texts: int,
+    max_body_bytes: int,
+    threads: int,
+    graceful_timeout: float,
+    access_log: bool,
+    log_level: str,
 ) -> int:
     """Run the service on uvicorn until SIGTERM; 1 if the model failed to load, else 0."""
     settings = dict(max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts)
@@ -42,33 +55,64 @@ def serve_local(
 
     batcher = MicroBatcher(load, **settings, on_batch=metrics.observe_batch, on_failure=stop)
     app = create_app(batcher, metrics, max_body_bytes=max_body_bytes)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=graceful_timeout,
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=access_log,
+            timeout_graceful_shutdown=graceful_timeout,
+        )
+    )
     server.run()
     return 1 if batcher.error is not None else 0
 
 
 def main(
-    model: str = typer.Argument(..., help="Pipeline: an installed package's name or a folder (e.g. training/model-best)"),
+    model: str = typer.Argument(
+        ..., help="Pipeline: an installed package's name or a folder (e.g. training/model-best)"
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; 0.0.0.0 for every one"),
     port: int = typer.Option(8080, "--port", "-p"),
-    engine: str = typer.Option("local", "--engine", "-e", help="local (one process, one model thread) or ray (Ray Serve replicas)"),
-    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="How long the oldest queued request may wait for batch-mates (0: a batch is what queued while the model was busy)"),
-    max_batch_texts: int = typer.Option(32, "--max-batch-texts", help="Texts in one model batch (one nlp.pipe) at most"),
-    max_queue_texts: int = typer.Option(1024, "--max-queue-texts", help="Texts waiting at most (per replica); beyond: 503 with Retry-After"),
+    engine: str = typer.Option(
+        "local", "--engine", "-e", help="local (one process, one model thread) or ray (Ray Serve replicas)"
+    ),
+    max_wait_ms: float = typer.Option(
+        0.0,
+        "--max-wait-ms",
+        help="How long the oldest queued request may wait for batch-mates (0: a batch is what queued while the model was busy)",
+    ),
+    max_batch_texts: int = typer.Option(
+        32, "--max-batch-texts", help="Texts in one model batch (one nlp.pipe) at most"
+    ),
+    max_queue_texts: int = typer.Option(
+        1024, "--max-queue-texts", help="Texts waiting at most (per replica); beyond: 503 with Retry-After"
+    ),
     max_body_bytes: int = typer.Option(MAX_BODY_BYTES, "--max-body-bytes", help="Request bodies over this: 413"),
-    threads: int = typer.Option(0, "--threads", help="Threads of the model's matrix products (torch, ONNX Runtime); 0: all cores (ray: split among the replicas)"),
+    threads: int = typer.Option(
+        0,
+        "--threads",
+        help="Threads of the model's matrix products (torch, ONNX Runtime); 0: all cores (ray: split among the replicas)",
+    ),
     replicas: int = typer.Option(1, "--replicas", help="ray: model replicas (one process, one CPU each)"),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="ray: an existing cluster (e.g. auto); default: a local Ray on 127.0.0.1"),
-    precision: Optional[str] = typer.Option(None, "--precision", help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config"),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="ray: an existing cluster (e.g. auto); default: a local Ray on 127.0.0.1"
+    ),
+    precision: Optional[str] = typer.Option(
+        None,
+        "--precision",
+        help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config",
+    ),
     code: Optional[str] = typer.Option(
         None,
         "--code",
         help="Python file of functions the model's config names, imported (once a process) before loading it; "
         "default: scripts/custom_functions.py, as the module scripts.custom_functions; '' for none",
     ),
-    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", help="On SIGTERM, seconds to finish the requests in flight"),
+    graceful_timeout: float = typer.Option(
+        30.0, "--graceful-timeout", help="On SIGTERM, seconds to finish the requests in flight"
+    ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (costs throughput)"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
@@ -76,7 +120,10 @@ def main(
     if engine not in ENGINES:
         msg.fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}", exits=1)
     if min(max_batch_texts, max_queue_texts, max_body_bytes, replicas) < 1 or max_wait_ms < 0:
-        msg.fail("--max-batch-texts, --max-queue-texts, --max-body-bytes and --replicas: expected 1 or more; --max-wait-ms: 0 or more", exits=1)
+        msg.fail(
+            "--max-batch-texts, --max-queue-texts, --max-body-bytes and --replicas: expected 1 or more; --max-wait-ms: 0 or more",
+            exits=1,
+        )
     config = {}
     if precision is not None:
         # The model's stack comes with this import, which a Ray driver need not load.
@@ -90,9 +137,16 @@ def main(
     if code_path and not code_path.is_file():
         msg.fail(f"--code {code_path}: no such file", exits=1)
     knobs = dict(
-        host=host, port=port, code=str(code_path) if code_path else None, config=config, max_wait_ms=max_wait_ms,
-        max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts, max_body_bytes=max_body_bytes,
-        threads=threads, graceful_timeout=graceful_timeout,
+        host=host,
+        port=port,
+        code=str(code_path) if code_path else None,
+        config=config,
+        max_wait_ms=max_wait_ms,
+        max_batch_texts=max_batch_texts,
+        max_queue_texts=max_queue_texts,
+        max_body_bytes=max_body_bytes,
+        threads=threads,
+        graceful_timeout=graceful_timeout,
     )
     if engine == "ray":
         # Ray Serve is imported for --engine ray only: the local engine runs without it.

@@ -5,6 +5,7 @@ replica's (scripts/serve/ray_engine.py). It has `status` ("loading", "ready", "f
 `annotator` (its RequestAnnotator once loaded, for max_length and sentence_problem), `queued_texts`, and
 `async annotate(texts, sentences)`, which raises QueueFull or NotReady when it cannot take them.
 """
+
 import json
 import logging
 import time
@@ -29,8 +30,10 @@ class EntsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     text: Optional[str] = Field(None, description="One text; the answer is one object")
-    texts: Optional[List[str]] = Field(None, description="Several texts; the answer is a list, one object a text, in order")
-    sentences: bool = Field(False, description="Also answer the sentences' spans (\"sents\")")
+    texts: Optional[List[str]] = Field(
+        None, description="Several texts; the answer is a list, one object a text, in order"
+    )
+    sentences: bool = Field(False, description='Also answer the sentences\' spans ("sents")')
 
     @model_validator(mode="after")
     def one_of_text_or_texts(self):
@@ -55,7 +58,7 @@ class TextAnswer(BaseModel):
     """What `annotate` writes for a text, without the text."""
 
     ents: List[Entity]
-    sents: Optional[List[Span]] = Field(None, description="With \"sentences\": true only")
+    sents: Optional[List[Span]] = Field(None, description='With "sentences": true only')
 
 
 class Metrics:
@@ -67,11 +70,23 @@ class Metrics:
         self.requests = Counter("ner_requests", "POST /ents requests by HTTP status", ["status"], registry=r)
         self.texts = Counter("ner_texts", "Texts answered", registry=r)
         self.latency = Histogram(
-            "ner_request_seconds", "POST /ents latency, from the request's body read to its answer", registry=r,
+            "ner_request_seconds",
+            "POST /ents latency, from the request's body read to its answer",
+            registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self.batch_texts = Histogram("ner_batch_texts", "Texts per model batch (one nlp.pipe)", registry=r, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
-        self.batch_seconds = Histogram("ner_batch_seconds", "Seconds per model batch", registry=r, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.batch_texts = Histogram(
+            "ner_batch_texts",
+            "Texts per model batch (one nlp.pipe)",
+            registry=r,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        )
+        self.batch_seconds = Histogram(
+            "ner_batch_seconds",
+            "Seconds per model batch",
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
         self.queued = Gauge("ner_queued_texts", "Texts waiting for a batch", registry=r)
 
     def observe_batch(self, n_texts: int, seconds: float) -> None:
@@ -115,7 +130,10 @@ def parse_request(body: bytes, max_length: int, max_texts: int) -> EntsRequest:
     try:
         request = EntsRequest.model_validate(value)
     except ValidationError as err:
-        raise Refused(422, [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in err.errors(include_url=False)])
+        raise Refused(
+            422,
+            [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in err.errors(include_url=False)],
+        )
     texts = request.texts if request.texts is not None else [request.text]
     field = "texts" if request.texts is not None else "text"
     if len(texts) > max_texts:
@@ -126,11 +144,16 @@ def parse_request(body: bytes, max_length: int, max_texts: int) -> EntsRequest:
         if problem:
             raise invalid([field, i] if request.texts is not None else [field], problem)
         if len(text) > max_length:
-            raise Refused(413, f"{where}: expected a text of at most {max_length} characters (the model's nlp.max_length), got {len(text)}")
+            raise Refused(
+                413,
+                f"{where}: expected a text of at most {max_length} characters (the model's nlp.max_length), got {len(text)}",
+            )
     return request
 
 
-def create_app(engine, metrics: Metrics, *, max_body_bytes: int = MAX_BODY_BYTES, manage_engine: bool = True, title: str = "NER") -> FastAPI:
+def create_app(
+    engine, metrics: Metrics, *, max_body_bytes: int = MAX_BODY_BYTES, manage_engine: bool = True, title: str = "NER"
+) -> FastAPI:
     """The app over `engine`; with `manage_engine` its lifespan starts the engine and closes it (after
     uvicorn has answered the requests in flight, on SIGTERM)."""
 
@@ -142,7 +165,11 @@ def create_app(engine, metrics: Metrics, *, max_body_bytes: int = MAX_BODY_BYTES
         if manage_engine:
             engine.close()
 
-    app = FastAPI(title=title, description="Named entities of texts, as `annotate` writes them, batched across requests.", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description="Named entities of texts, as `annotate` writes them, batched across requests.",
+        lifespan=lifespan,
+    )
     metrics.queued.set_function(lambda: engine.queued_texts)
 
     async def answer(request: Request) -> Union[dict, list]:
@@ -165,9 +192,17 @@ def create_app(engine, metrics: Metrics, *, max_body_bytes: int = MAX_BODY_BYTES
         "/ents",
         response_model=Union[TextAnswer, List[TextAnswer]],
         response_model_exclude_none=True,
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": EntsRequest.model_json_schema()}}}},
-        responses={413: {"description": "Body or a text too long"}, 422: {"description": "Not a valid request: the field is named"},
-                   503: {"description": "Queue full or model not ready: retry after Retry-After seconds"}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": EntsRequest.model_json_schema()}},
+            }
+        },
+        responses={
+            413: {"description": "Body or a text too long"},
+            422: {"description": "Not a valid request: the field is named"},
+            503: {"description": "Queue full or model not ready: retry after Retry-After seconds"},
+        },
     )
     async def ents(request: Request):
         """The entities of `text` (one object) or of each of `texts` (a list), as `annotate` writes them."""

@@ -11,6 +11,7 @@ per text in a batch than one at a time. The pipeline runs in an Annotator (scrip
 zones, a warm-up outside them and reloads now and then keep memory flat over any number of requests,
 and each Doc becomes JSON inside its zone.
 """
+
 import asyncio
 import json
 import logging
@@ -49,7 +50,12 @@ class RequestAnnotator:
         nlp = self.annotator.nlp
         self.max_length = nlp.max_length
         self.sentence_problem = sentence_problem(nlp)
-        self.info = {"model": model, "pipeline": nlp.pipe_names, "precision": predicting_precision(nlp), "max_length": nlp.max_length}
+        self.info = {
+            "model": model,
+            "pipeline": nlp.pipe_names,
+            "precision": predicting_precision(nlp),
+            "max_length": nlp.max_length,
+        }
 
     @property
     def nlp(self):
@@ -95,8 +101,13 @@ class MicroBatcher:
     pipeline that did not load."""
 
     def __init__(
-        self, load: Callable[[], RequestAnnotator], *, max_wait_ms: float = 0.0, max_batch_texts: int = 32,
-        max_queue_texts: int = 1024, on_batch: Callable[[int, float], None] = lambda n, s: None,
+        self,
+        load: Callable[[], RequestAnnotator],
+        *,
+        max_wait_ms: float = 0.0,
+        max_batch_texts: int = 32,
+        max_queue_texts: int = 1024,
+        on_batch: Callable[[int, float], None] = lambda n, s: None,
         on_failure: Callable[[BaseException], None] = lambda e: None,
     ):
         if max_batch_texts < 1 or max_queue_texts < 1 or max_wait_ms < 0:

@@ -14,6 +14,7 @@ batched server's RSS after 10% of them and after all. Every loop is bounded in c
 "plain" is explosion/projects' integrations/fastapi: a plain `def` endpoint calling nlp(text) per
 request, which FastAPI runs in its thread pool, on uvicorn.
 """
+
 import asyncio
 import json
 import os
@@ -73,21 +74,30 @@ def plain_app(model: str, precision: Optional[str] = None, threads: int = 0):
 
 @app.command()
 def plain(
-    model: str, port: int = typer.Option(8082, "--port"), precision: Optional[str] = typer.Option(None, "--precision"), threads: int = typer.Option(0, "--threads"),
+    model: str,
+    port: int = typer.Option(8082, "--port"),
+    precision: Optional[str] = typer.Option(None, "--precision"),
+    threads: int = typer.Option(0, "--threads"),
 ) -> None:
     """Serve the template's app on 127.0.0.1:PORT."""
     uvicorn.run(plain_app(model, precision, threads), host=HOST, port=port, log_level="warning", access_log=False)
 
 
 def percentile(values: List[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (values[0] if values else float("nan"))
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        if len(values) > 1
+        else (values[0] if values else float("nan"))
+    )
 
 
 def latency_figures(seconds: List[float]) -> dict:
     return {f"p{q}_ms": 1000 * percentile(seconds, q) for q in (50, 95, 99)}
 
 
-async def send_requests(url: str, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, deadline: float) -> dict:
+async def send_requests(
+    url: str, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, deadline: float
+) -> dict:
     """`n_requests` one-text requests from `concurrency` clients, each on its own kept-alive connection (fewer
     requests if `deadline` passes); request i sends texts[i % len] and is checked against expected[i % len]."""
     latencies: List[float] = []
@@ -121,8 +131,14 @@ async def send_requests(url: str, texts: List[str], expected: List[dict], n_requ
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
         seconds = time.perf_counter() - start
     return {
-        "concurrency": concurrency, "requests": next_request, "seconds": seconds, "texts_per_s": len(latencies) / seconds,
-        **latency_figures(latencies), "errors": sum(errors.values()), "errors_by_kind": errors, "differing_answers": differing,
+        "concurrency": concurrency,
+        "requests": next_request,
+        "seconds": seconds,
+        "texts_per_s": len(latencies) / seconds,
+        **latency_figures(latencies),
+        "errors": sum(errors.values()),
+        "errors_by_kind": errors,
+        "differing_answers": differing,
     }
 
 
@@ -159,14 +175,22 @@ def run(
     model: str,
     output: Path = typer.Option(..., "--output", "-o", help="JSON of the figures"),
     n_requests: int = typer.Option(1000, "--n-requests", help="Requests at each concurrency, for each server"),
-    n_texts: int = typer.Option(1000, "--n-texts", help="Distinct texts (invented news sentences, CoNLL-2003's lengths)"),
+    n_texts: int = typer.Option(
+        1000, "--n-texts", help="Distinct texts (invented news sentences, CoNLL-2003's lengths)"
+    ),
     concurrency: str = typer.Option("1,8,32", "--concurrency", help="Clients at once, comma-separated"),
-    soak_requests: int = typer.Option(0, "--soak-requests", help="Then the batched server at the top concurrency until it has answered this many texts: its RSS at 10% of them and at all"),
+    soak_requests: int = typer.Option(
+        0,
+        "--soak-requests",
+        help="Then the batched server at the top concurrency until it has answered this many texts: its RSS at 10% of them and at all",
+    ),
     port: int = typer.Option(8181, "--port", help="The batched server's port; the plain one's is the next"),
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms"),
     max_batch_texts: int = typer.Option(32, "--max-batch-texts"),
     precision: Optional[str] = typer.Option(None, "--precision"),
-    threads: int = typer.Option(0, "--threads", help="Both servers' model threads (serve --threads); 0: torch's default"),
+    threads: int = typer.Option(
+        0, "--threads", help="Both servers' model threads (serve --threads); 0: torch's default"
+    ),
     max_seconds: float = typer.Option(900, "--max-seconds", help="Each load phase stops after this long, done or not"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -182,17 +206,40 @@ def run(
         expected.append(answer_of(doc))
     cpu = cpu_info()
     report = {
-        "command": "python -m scripts.serve.load_test " + " ".join(sys.argv[1:]), "model": model,
-        "precision": predicting_precision(nlp), "cpu_kind": cpu["kind"], "cpu": cpu, "cpus": os.cpu_count(),
+        "command": "python -m scripts.serve.load_test " + " ".join(sys.argv[1:]),
+        "model": model,
+        "precision": predicting_precision(nlp),
+        "cpu_kind": cpu["kind"],
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
         "load_average_before": os.getloadavg(),
-        "threads": threads or "torch's default", "max_wait_ms": max_wait_ms, "max_batch_texts": max_batch_texts,
-        "n_texts": n_texts, "entities_expected": sum(len(a["ents"]) for a in expected), "client": "aiohttp, one kept-alive connection a client",
-        "direct_nlp_call": latency_figures(direct), "servers": {},
+        "threads": threads or "torch's default",
+        "max_wait_ms": max_wait_ms,
+        "max_batch_texts": max_batch_texts,
+        "n_texts": n_texts,
+        "entities_expected": sum(len(a["ents"]) for a in expected),
+        "client": "aiohttp, one kept-alive connection a client",
+        "direct_nlp_call": latency_figures(direct),
+        "servers": {},
     }
     del nlp
     options = (["--precision", precision] if precision else []) + ["--threads", str(threads)]
     commands = {
-        "batched": [sys.executable, "-m", "scripts.serve", model, "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--max-batch-texts", str(max_batch_texts), "--log-level", "warning", *options],
+        "batched": [
+            sys.executable,
+            "-m",
+            "scripts.serve",
+            model,
+            "--port",
+            str(port),
+            "--max-wait-ms",
+            str(max_wait_ms),
+            "--max-batch-texts",
+            str(max_batch_texts),
+            "--log-level",
+            "warning",
+            *options,
+        ],
         "plain": [sys.executable, "-m", "scripts.serve.load_test", "plain", model, "--port", str(port + 1), *options],
     }
     for name, command in commands.items():
@@ -201,9 +248,17 @@ def run(
             rows = report["servers"][name] = []
             for level in levels:
                 before = batch_totals(server.url) if name == "batched" else None
-                rows.append(asyncio.run(send_requests(server.url + "/ents", texts, expected, n_requests, level, time.monotonic() + max_seconds)))
+                rows.append(
+                    asyncio.run(
+                        send_requests(
+                            server.url + "/ents", texts, expected, n_requests, level, time.monotonic() + max_seconds
+                        )
+                    )
+                )
                 if before:
-                    texts_in_batches, batches = (after - first for after, first in zip(batch_totals(server.url), before))
+                    texts_in_batches, batches = (
+                        after - first for after, first in zip(batch_totals(server.url), before)
+                    )
                     rows[-1]["mean_batch_texts"] = texts_in_batches / max(batches, 1)
                 typer.echo(f"{name} x{level}: {json.dumps(rows[-1])}")
             if name == "batched" and soak_requests:
@@ -216,8 +271,10 @@ def run(
     report["load_average_after"] = os.getloadavg()
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=1) + "\n")
-    typer.echo(f"x{levels[-1]}: {report['throughput_ratio_at_top_concurrency']:.2f}x the plain endpoint's texts/s; p99 at x{levels[0]} "
-               f"{report['p99_ms_over_direct_at_concurrency_1']:+.1f} ms over a direct nlp(text); {output}")
+    typer.echo(
+        f"x{levels[-1]}: {report['throughput_ratio_at_top_concurrency']:.2f}x the plain endpoint's texts/s; p99 at x{levels[0]} "
+        f"{report['p99_ms_over_direct_at_concurrency_1']:+.1f} ms over a direct nlp(text); {output}"
+    )
 
 
 def batch_totals(url: str) -> tuple:
@@ -231,7 +288,9 @@ def metric_values(url: str, *names: str) -> tuple:
     return tuple(float(next(line.split()[1] for line in lines if line.startswith(name + " "))) for name in names)
 
 
-def soak(server: Server, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, max_seconds: float) -> dict:
+def soak(
+    server: Server, texts: List[str], expected: List[dict], n_requests: int, concurrency: int, max_seconds: float
+) -> dict:
     """The server's RSS once it has answered 10% of `n_requests` texts (those before the soak included) and
     once it has answered `n_requests`."""
     url, deadline = server.url + "/ents", time.monotonic() + max_seconds
@@ -241,9 +300,12 @@ def soak(server: Server, texts: List[str], expected: List[dict], n_requests: int
     rest = asyncio.run(send_requests(url, texts, expected, n_requests - served_first, concurrency, deadline))
     rss_all, served_all = rss_mb(server.process.pid), int(metric_values(server.url, "ner_texts_total")[0])
     return {
-        "concurrency": concurrency, "texts_answered": [served_first, served_all], "rss_mb": [rss_first, rss_all],
+        "concurrency": concurrency,
+        "texts_answered": [served_first, served_all],
+        "rss_mb": [rss_first, rss_all],
         "rss_growth_pct": 100 * (rss_all / rss_first - 1),
-        "errors": first["errors"] + rest["errors"], "differing_answers": first["differing_answers"] + rest["differing_answers"],
+        "errors": first["errors"] + rest["errors"],
+        "differing_answers": first["differing_answers"] + rest["differing_answers"],
         "texts_per_s": rest["texts_per_s"],
     }
 

@@ -9,6 +9,7 @@ Ray starts on 127.0.0.1 with no dashboard, as annotate's does, its workers impor
 this checkout, and Serve's HTTP proxy listens on --host:--port. A cluster's nodes need the project and
 the model at the driver's paths (Ray puts the driver's working directory on its workers' path).
 """
+
 import asyncio
 import logging
 import os
@@ -33,7 +34,12 @@ class ReplicaEngine:
     """A replica's engine for the app: `@serve.batch` batches, one thread runs the annotator."""
 
     def __init__(
-        self, load: Callable[[], RequestAnnotator], *, max_wait_ms: float, max_batch_texts: int, max_queue_texts: int,
+        self,
+        load: Callable[[], RequestAnnotator],
+        *,
+        max_wait_ms: float,
+        max_batch_texts: int,
+        max_queue_texts: int,
         on_batch: Callable[[int, float], None],
     ):
         self.load, self.on_batch = load, on_batch
@@ -63,7 +69,9 @@ class ReplicaEngine:
         if self.status != "ready":
             raise NotReady(f"the model is {self.status}")
         if self.queued_texts + len(texts) > self.max_queue_texts:
-            raise QueueFull(f"{self.queued_texts} texts are taken by this replica, at most {self.max_queue_texts} may be")
+            raise QueueFull(
+                f"{self.queued_texts} texts are taken by this replica, at most {self.max_queue_texts} may be"
+            )
         self.queued_texts += len(texts)
         try:
             answers = await asyncio.gather(*(self.tag((text, sentences)) for text in texts))
@@ -103,7 +111,17 @@ class ReplicaEngine:
             return err
 
 
-def deployment(model: str, *, code: Optional[str], config: dict, max_wait_ms: float, max_batch_texts: int, max_queue_texts: int, max_body_bytes: int, threads: int):
+def deployment(
+    model: str,
+    *,
+    code: Optional[str],
+    config: dict,
+    max_wait_ms: float,
+    max_batch_texts: int,
+    max_queue_texts: int,
+    max_body_bytes: int,
+    threads: int,
+):
     """The Serve deployment; each replica builds its app and engine with these settings."""
 
     def build_app():
@@ -116,7 +134,13 @@ def deployment(model: str, *, code: Optional[str], config: dict, max_wait_ms: fl
             return annotator
 
         metrics = Metrics()
-        engine = ReplicaEngine(load, max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts, on_batch=metrics.observe_batch)
+        engine = ReplicaEngine(
+            load,
+            max_wait_ms=max_wait_ms,
+            max_batch_texts=max_batch_texts,
+            max_queue_texts=max_queue_texts,
+            on_batch=metrics.observe_batch,
+        )
         return create_app(engine, metrics, max_body_bytes=max_body_bytes)
 
     @serve.ingress(build_app)
@@ -127,8 +151,20 @@ def deployment(model: str, *, code: Optional[str], config: dict, max_wait_ms: fl
 
 
 def serve_ray(
-    model: str, *, host: str, port: int, replicas: int, address: Optional[str], code: Optional[str], config: dict, max_wait_ms: float,
-    max_batch_texts: int, max_queue_texts: int, max_body_bytes: int, threads: int, graceful_timeout: float,
+    model: str,
+    *,
+    host: str,
+    port: int,
+    replicas: int,
+    address: Optional[str],
+    code: Optional[str],
+    config: dict,
+    max_wait_ms: float,
+    max_batch_texts: int,
+    max_queue_texts: int,
+    max_body_bytes: int,
+    threads: int,
+    graceful_timeout: float,
 ) -> int:
     """Run the service on Ray Serve until SIGTERM or Ctrl-C, then drain and stop; 0 when it stopped cleanly."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -136,22 +172,42 @@ def serve_ray(
         ray.init(address=address, logging_level=logging.WARNING)
     else:
         ray.init(
-            num_cpus=replicas, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.WARNING,
+            num_cpus=replicas,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            logging_level=logging.WARNING,
             runtime_env=local_ray_runtime_env(),
         )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        serve.start(http_options={"host": host, "port": port}, logging_config={"log_level": "WARNING", "enable_access_log": False})
+        serve.start(
+            http_options={"host": host, "port": port},
+            logging_config={"log_level": "WARNING", "enable_access_log": False},
+        )
         threads = threads or (max(1, cpu_count() // replicas) if not address else 1)
-        app = deployment(
-            model, code=code, config=config, max_wait_ms=max_wait_ms, max_batch_texts=max_batch_texts, max_queue_texts=max_queue_texts,
-            max_body_bytes=max_body_bytes, threads=threads,
-        ).options(
-            num_replicas=replicas, ray_actor_options={"num_cpus": 1}, max_ongoing_requests=4 * max_batch_texts,
-            max_queued_requests=max_queue_texts, graceful_shutdown_timeout_s=graceful_timeout, logging_config={"enable_access_log": False},
-        ).bind()
+        app = (
+            deployment(
+                model,
+                code=code,
+                config=config,
+                max_wait_ms=max_wait_ms,
+                max_batch_texts=max_batch_texts,
+                max_queue_texts=max_queue_texts,
+                max_body_bytes=max_body_bytes,
+                threads=threads,
+            )
+            .options(
+                num_replicas=replicas,
+                ray_actor_options={"num_cpus": 1},
+                max_ongoing_requests=4 * max_batch_texts,
+                max_queued_requests=max_queue_texts,
+                graceful_shutdown_timeout_s=graceful_timeout,
+                logging_config={"enable_access_log": False},
+            )
+            .bind()
+        )
         serve.run(app, name=APP_NAME, route_prefix="/")
         log.info(f"Serving {model} on Ray Serve at http://{host}:{port} with {replicas} replicas")
         stop.wait()
