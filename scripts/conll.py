@@ -190,7 +190,8 @@ def read_conll_file(path: Path, labels: Optional[Collection[str]] = None) -> Con
         elif len(columns) != n_columns:
             raise ConllError(
                 f"{path}:{number}",
-                f"{len(columns)} columns: expected {n_columns}, as on line {first_columns_line}{unusual_whitespace(line)}",
+                f"{len(columns)} columns: expected {n_columns}, as on line "
+                f"{first_columns_line}{unusual_whitespace(line)}",
             )
         rows.append((columns, f"{path}:{number}"))
     close_sentence()

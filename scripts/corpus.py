@@ -223,12 +223,15 @@ def print_stats(stats: dict) -> None:
         if figures["document_boundaries"] == GROUPED:
             msg.warn(
                 f"{split}: the source marks no documents and its {figures['sentences']} sentences match no known "
-                f"document starts, so Docs are runs of {stats['n_sents']} neighbouring sentences that may cross documents"
+                f"document starts, so Docs are runs of {stats['n_sents']} neighbouring sentences "
+                "that may cross documents"
             )
         elif figures["document_boundaries"] == ALONE:
             msg.info(
-                f"{split}: the source marks no documents, so each of its {figures['sentences']} sentences is a Doc of its own "
-                f"(--unmarked-documents grouped takes the source for ordered text: runs of up to {stats['n_sents']} sentences)"
+                f"{split}: the source marks no documents, "
+                f"so each of its {figures['sentences']} sentences is a Doc of its own "
+                "(--unmarked-documents grouped takes the source for ordered text: "
+                f"runs of up to {stats['n_sents']} sentences)"
             )
         else:
             msg.info(f"{split}: {figures['source_documents']} documents from {figures['document_boundaries']}")

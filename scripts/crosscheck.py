@@ -64,8 +64,9 @@ def main(
             exits=1,
         )
     msg.good(
-        f"spaCy, seqeval{' and ' + str(reported_path) if reported_path else ''} agree on every figure within {TOLERANCE:g} "
-        f"({result['sentences']} sentences, {result['tokens']} tokens): F {result['spacy']['f']:.4f}. Wrote {output} and {conll_path}"
+        f"spaCy, seqeval{' and ' + str(reported_path) if reported_path else ''} agree on every figure "
+        f"within {TOLERANCE:g} ({result['sentences']} sentences, {result['tokens']} tokens): "
+        f"F {result['spacy']['f']:.4f}. Wrote {output} and {conll_path}"
     )
 
 

@@ -33,8 +33,10 @@ def load_hf_dataset(name: str):
         reason = f"the hub: {problem}" if problem else f"{type(err).__name__}: {err}"
         raise ConllError(
             f"dataset {name}",
-            f"could not be loaded ({reason}): expected a dataset id on the Hugging Face hub that this machine can reach, "
-            f"a copy in its cache, or a local folder (data files, or a dataset saved with save_to_disk). {OFFLINE_ADVICE}",
+            f"could not be loaded ({reason}): "
+            "expected a dataset id on the Hugging Face hub that this machine can reach, "
+            "a copy in its cache, or a local folder (data files, or a dataset saved with save_to_disk). "
+            f"{OFFLINE_ADVICE}",
         ) from None
 
 

@@ -22,9 +22,9 @@ from wasabi import msg
 import scripts.ner_model.architectures  # noqa: F401 -- registers what a trained pipeline's config names
 from scripts import cli
 from scripts.corpus_reader import create_gold_sentences_corpus
+from scripts.gpu import use_device
 from scripts.ner_model.hardware import PRECISIONS
 from scripts.ner_model.precision import precision_overrides, predicting_precision
-from scripts.gpu import use_device
 
 PREDICTED_ATTRS = ["ORTH", "SENT_START", "ENT_IOB", "ENT_TYPE"]
 

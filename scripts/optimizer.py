@@ -91,6 +91,7 @@ def create_warmup_linear(initial_rate: float, total_steps: int, warmup_fraction:
     the train step (scripts/train.py) sets total_steps to the steps of the configured epochs."""
     if total_steps < 1 or not 0 <= warmup_fraction < 1:
         raise ValueError(
-            f"ner_distilbert.warmup_linear.v1: expected total_steps >= 1 and 0 <= warmup_fraction < 1, got {total_steps} and {warmup_fraction}"
+            "ner_distilbert.warmup_linear.v1: expected total_steps >= 1 and 0 <= warmup_fraction < 1, got "
+            f"{total_steps} and {warmup_fraction}"
         )
     return warmup_linear(initial_rate, round(warmup_fraction * total_steps), total_steps)

@@ -61,9 +61,12 @@ def package_meta(
         "license": license,
         "description": (
             f"{note + ' ' if note else ''}"
-            f"English NER: {Path(transformer).name} fine-tuned with spaCy on {Path(dataset).name} ({', '.join(labels)}). "
-            f"Test F {test_scores['ents_f']:.4f} (P {test_scores['ents_p']:.4f}, R {test_scores['ents_r']:.4f}; {per_type}), "
-            f"scored with gold tokens and document context, transformer in {test_scores.get('inference_precision', 'fp32')}; "
+            f"English NER: {Path(transformer).name} fine-tuned with spaCy "
+            f"on {Path(dataset).name} ({', '.join(labels)}). "
+            f"Test F {test_scores['ents_f']:.4f} "
+            f"(P {test_scores['ents_p']:.4f}, R {test_scores['ents_r']:.4f}; {per_type}), "
+            "scored with gold tokens and document context, "
+            f"transformer in {test_scores.get('inference_precision', 'fp32')}; "
             f"seqeval agrees: {crosscheck['agree']}."
         ),
         "sources": [
@@ -131,11 +134,13 @@ def model_readme(meta: dict, crosscheck: Optional[dict] = None) -> str:
     ]
     for entity_type, scores in sorted(performance["ents_per_type"].items()):
         lines.append(
-            f"| {entity_type} | {scores['p'] * 100:.2f} | {scores['r'] * 100:.2f} | {scores['f'] * 100:.2f} | {support.get(entity_type) or ''} |"
+            f"| {entity_type} | {scores['p'] * 100:.2f} | {scores['r'] * 100:.2f} | {scores['f'] * 100:.2f} | "
+            f"{support.get(entity_type) or ''} |"
         )
     total = sum(v for v in support.values() if v) or ""
     lines.append(
-        f"| **all** | **{performance['ents_p'] * 100:.2f}** | **{performance['ents_r'] * 100:.2f}** | **{performance['ents_f'] * 100:.2f}** | {total} |"
+        f"| **all** | **{performance['ents_p'] * 100:.2f}** | **{performance['ents_r'] * 100:.2f}** | "
+        f"**{performance['ents_f'] * 100:.2f}** | {total} |"
     )
     lines += ["", "## Sources", ""]
     for source in meta["sources"]:

@@ -28,10 +28,12 @@ def results_markdown(
 ) -> str:
     test = corpus_stats["splits"]["test"]
     lines = [
-        f"Transformer: `{transformer}`. Corpus: `{corpus_stats['source']}`, Docs of up to {corpus_stats['n_sents']} sentences; test: "
+        f"Transformer: `{transformer}`. Corpus: `{corpus_stats['source']}`, "
+        f"Docs of up to {corpus_stats['n_sents']} sentences; test: "
         f"{test['sentences']} sentences, {test['tokens']} tokens, {test['entities_total']} entities. "
         f"Predicted with the transformer in {test_scores.get('inference_precision', 'fp32')}. "
-        f"seqeval agrees with spaCy on every figure: **{crosscheck['agree']}** (tolerance {crosscheck['tolerance']:g}).",
+        f"seqeval agrees with spaCy on every figure: **{crosscheck['agree']}** "
+        f"(tolerance {crosscheck['tolerance']:g}).",
         "",
         "| | P | R | F |",
         "|---|---:|---:|---:|",
@@ -39,7 +41,8 @@ def results_markdown(
     for entity_type, scores in sorted(test_scores["ents_per_type"].items()):
         lines.append(f"| {entity_type} | {scores['p']:.3f} | {scores['r']:.3f} | {scores['f']:.3f} |")
     lines.append(
-        f"| **all** | **{test_scores['ents_p']:.3f}** | **{test_scores['ents_r']:.3f}** | **{test_scores['ents_f']:.3f}** |"
+        f"| **all** | **{test_scores['ents_p']:.3f}** | **{test_scores['ents_r']:.3f}** | "
+        f"**{test_scores['ents_f']:.3f}** |"
     )
     lines += [f"\n![{PICTURES[name]}]({path})" for name, path in (pictures or {}).items()]
     return "\n".join(lines)

@@ -20,11 +20,18 @@ FIGURES_PATH = Path(__file__).parent / "data" / "conll2003_figures.json"
 # CoNLL-2003's types, in the order the generator draws from (the demo's bytes depend on it).
 CONLL_TYPES = ("PER", "ORG", "LOC", "MISC")
 
-FIRST_NAMES = "Anna Boris Carla Dmitri Elena Felix Greta Hugo Ines Jonas Karin Luca Mira Nils Olga Pavel Rosa Stefan Tomas Vera".split()
-LAST_NAMES = "Adler Brandt Costa Dorn Evans Fischer Grant Horvat Ivanov Jansen Kowalski Lind Moreau Novak Okafor Petrov Quinn Rossi Silva Tanaka".split()
+FIRST_NAMES = (
+    "Anna Boris Carla Dmitri Elena Felix Greta Hugo Ines Jonas Karin Luca Mira Nils Olga Pavel Rosa Stefan Tomas Vera"
+).split()
+LAST_NAMES = (
+    "Adler Brandt Costa Dorn Evans Fischer Grant Horvat Ivanov Jansen Kowalski Lind Moreau Novak Okafor "
+    "Petrov Quinn Rossi Silva Tanaka"
+).split()
 ORG_HEADS = "Northwind Bluecrest Ironvale Silverline Redstone Harbor Summit Granite Meridian Oakridge".split()
 ORG_TAILS = "Bank Motors Airlines Holdings Group Energy Telecom United Rovers Insurance".split()
-PLACES = "Lisbon Oslo Nairobi Quito Hanoi Tbilisi Perth Dakar Riga Lima Osaka Porto Bergen Cairo Kenya Norway Chile Peru".split()
+PLACES = (
+    "Lisbon Oslo Nairobi Quito Hanoi Tbilisi Perth Dakar Riga Lima Osaka Porto Bergen Cairo Kenya Norway Chile Peru"
+).split()
 MISC_WORDS = "European Olympic Asian Dutch French Brazilian Nordic Baltic Andean Pacific".split()
 MISC_TAILS = ("Cup", "Open", "Games", "Championship")
 FILLER = (
@@ -75,7 +82,8 @@ def invented_names(entity_type: str) -> Tuple[str, ...]:
 def generate_sentence(
     length: int, rng: random.Random, entity_rate: float = 0.25, labels: Sequence[str] = CONLL_TYPES
 ) -> Sentence:
-    """A sentence of exactly `length` tokens, ending in a full stop when it is longer than 3, with entities of `labels`."""
+    """A sentence of exactly `length` tokens, ending in a full stop when it is longer than 3,
+    with entities of `labels`."""
     words: List[str] = []
     tags: List[str] = []
     body = length - 1 if length > 3 else length

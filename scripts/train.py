@@ -33,7 +33,8 @@ app = typer.Typer(add_completion=False)
 
 
 def transformer_problem(name: str) -> Optional[str]:
-    """Why the transformer's config cannot be had (hub out of reach and not cached, a folder that is no HF model), or None."""
+    """Why the transformer's config cannot be had (hub out of reach and not cached, a folder that is
+    no HF model), or None."""
     hub = None if Path(name).is_dir() else go_offline_if_unreachable()
     from transformers import AutoConfig
 
@@ -96,7 +97,8 @@ def epoch_overrides(config_path: Path, overrides: Dict[str, object], code: Path)
     epochs = training["max_epochs"]
     if epochs < 1:
         raise typer.BadParameter(
-            f"{config_path}: training.max_epochs is {epochs}: expected the epochs to train (>= 1), or a training.max_steps override"
+            f"{config_path}: training.max_epochs is {epochs}: "
+            "expected the epochs to train (>= 1), or a training.max_steps override"
         )
     n_batches = batches_per_epoch(config_path, overrides, code)
     if n_batches < 1:
@@ -104,7 +106,8 @@ def epoch_overrides(config_path: Path, overrides: Dict[str, object], code: Path)
             f"{config_path}: the batcher makes no batch of {training['train_corpus']} ({config['paths']['train']})"
         )
     msg.info(
-        f"{n_batches} batches an epoch, {epochs} epochs: {n_batches * epochs} steps, the learn rate annealed to 0 at the last"
+        f"{n_batches} batches an epoch, {epochs} epochs: {n_batches * epochs} steps, "
+        "the learn rate annealed to 0 at the last"
     )
     steps = {
         "training.max_epochs": epochs + 1,
@@ -177,7 +180,8 @@ def main(
     if problem:
         msg.fail(
             f"The transformer {transformer!r} cannot be loaded",
-            f"{problem}\nTo go on: a hub name this machine can reach, or a local HF model folder (--vars.transformer PATH). {OFFLINE_ADVICE}",
+            f"{problem}\nTo go on: a hub name this machine can reach, "
+            f"or a local HF model folder (--vars.transformer PATH). {OFFLINE_ADVICE}",
             exits=1,
         )
     if log and log.exists():

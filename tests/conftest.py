@@ -30,7 +30,6 @@ if WORKERS > 1:
 
 import scripts.custom_functions  # noqa: E402, F401 -- registers what the configs name, as their --code does
 
-
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -117,7 +116,8 @@ def tiny_transformer(tmp_path_factory, demo_conll_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory, demo_conll_dir) -> Path:
-    """The demo sample as the corpus step writes it: {train,dev,test}.spacy and stats.json, Docs of up to 10 sentences."""
+    """The demo sample as the corpus step writes it: {train,dev,test}.spacy and stats.json,
+    Docs of up to 10 sentences."""
     from scripts.corpus import convert
 
     return made_once(tmp_path_factory, "demo_corpus", lambda path: convert(path, 10, conll_dir=demo_conll_dir))
@@ -143,6 +143,20 @@ def tiny_pipeline(tmp_path_factory, demo_corpus, tiny_transformer) -> Path:
         )
         / "model"
     )
+
+
+@pytest.fixture(scope="module")
+def texts_and_answers(tiny_pipeline):
+    """250 invented news sentences and their answers from nlp(text), one call a text (test_serve, test_serve_ray);
+    scripts.custom_functions, imported above, registers the config's architecture."""
+    import spacy
+
+    from scripts.serve.load_test import answer_of
+    from scripts.synthetic_news import generate_texts
+
+    nlp = spacy.load(tiny_pipeline)
+    texts = [" ".join(words) for words in generate_texts(250, seed=3)]
+    return texts, [answer_of(nlp(text)) for text in texts]
 
 
 def train_tiny_pipeline(

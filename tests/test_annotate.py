@@ -1,4 +1,5 @@
-"""scripts/annotate: a file in, a file out; bad lines, --strict, --resume after a real kill, stdin, --code in every engine."""
+"""scripts/annotate: a file in, a file out; bad lines, --strict, --resume after a real kill, stdin,
+--code in every engine."""
 
 import json
 import os

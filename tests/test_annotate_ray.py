@@ -7,10 +7,11 @@ import pytest
 
 pytest.importorskip("ray")
 
+from test_annotate import marking_code  # noqa: E402
+
 import scripts.custom_functions  # noqa: E402,F401 -- functions the model's config may name
 from scripts.annotate.run import annotate  # noqa: E402
 from scripts.answering.annotator import Annotator  # noqa: E402
-from test_annotate import marking_code  # noqa: E402
 
 
 @pytest.mark.slow

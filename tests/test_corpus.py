@@ -395,10 +395,12 @@ def test_figures_are_checked_against_the_expected_ones(tmp_path):
 
 
 def test_unreachable_dataset_is_a_clear_error(tmp_path):
-    """Tests run offline, so the hub dataset cannot load: the step says so at once, instead of retrying or a traceback."""
+    """Tests run offline, so the hub dataset cannot load: the step says so at once,
+    instead of retrying or a traceback."""
     with pytest.raises(
         ConllError,
-        match=r"dataset lhoestq/conll2003: could not be loaded \(the hub: HF_HUB_OFFLINE is set\).*conll_dir.*project run demo",
+        match=r"dataset lhoestq/conll2003: could not be loaded \(the hub: HF_HUB_OFFLINE is set\)"
+        r".*conll_dir.*project run demo",
     ):
         convert(tmp_path, 10, dataset="lhoestq/conll2003")
 

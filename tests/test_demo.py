@@ -7,17 +7,16 @@ import shutil
 import subprocess
 import sys
 from html import unescape
-from pathlib import Path
 
 import pytest
 import spacy
 import srsly
 from spacy.tokens import DocBin
 
+from fresh_venv import closure, link_distributions, python_site, venv_with, wheel_requirements
 from scripts.benchmark.systems import PRECISION
 from scripts.ner_model.hardware import auto_precision
 from scripts.ner_model.runtimes import INT8_REQUIREMENTS, STATIC_INT8_REQUIREMENT, has_openvino
-from fresh_venv import closure, link_distributions, python_site, venv_with, wheel_requirements
 
 pytestmark = [
     pytest.mark.slow,
@@ -102,7 +101,9 @@ import json, sys, spacy
 texts, answers = json.load(sys.stdin), {}
 for precision in sys.argv[1:]:
     try:
-        nlp = spacy.load("en_ner_distilbert_conll03_demo", config={"components.transformer.model.inference_precision": precision})
+        nlp = spacy.load(
+            "en_ner_distilbert_conll03_demo", config={"components.transformer.model.inference_precision": precision}
+        )
         shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
         ents = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
         answers[precision] = {"meta": nlp.meta, "resolved": shim.resolved_precision(), "ents": ents}

@@ -239,7 +239,8 @@ def test_every_family_as_a_wheel_in_a_fresh_venv(demo_corpus, demo_conll_dir, tm
     assert install.returncode == 0, install.stdout + install.stderr
     script = (
         "import json, sys, spacy; texts = json.load(sys.stdin); "
-        "print(json.dumps({name: [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in spacy.load(name).pipe(texts)] for name in sys.argv[1:]}))"
+        "print(json.dumps({name: [[(e.start_char, e.end_char, e.label_) for e in d.ents] "
+        "for d in spacy.load(name).pipe(texts)] for name in sys.argv[1:]}))"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": ""}
     result = subprocess.run(

@@ -35,7 +35,10 @@ def check_doc(doc, text: str) -> None:
 @pytest.mark.slow  # seconds of prediction
 def test_a_100k_word_text(nlp):
     """One Doc of 100,000 words: the transformer reads it in strided windows, every word gets a vector."""
-    words = "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won . Shares in Redstone Motors fell 3 percent".split()
+    words = (
+        "Anna Brandt of Northwind Bank said in Lisbon that the Olympic team won . "
+        "Shares in Redstone Motors fell 3 percent"
+    ).split()
     text = " ".join(words[i % len(words)] for i in range(100_000))
     doc = nlp(text)
     assert len(doc) == 100_000

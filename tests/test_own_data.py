@@ -126,7 +126,8 @@ def test_ontonotes_types_in_bilou_and_iobes_give_the_docbins_of_bio(tmp_path, sc
 
 
 def test_tags_are_read_as_seqeval_and_conlleval_read_them():
-    """Random tag sequences in every scheme, well formed or not: the IOB2 tags hold the chunks seqeval finds in the raw ones."""
+    """Random tag sequences in every scheme, well formed or not: the IOB2 tags hold the chunks
+    seqeval finds in the raw ones."""
     rng = random.Random(0)
     for _ in range(300):
         raw = [
@@ -231,7 +232,8 @@ def test_columns_found_by_name_or_kind_else_named():
     )
     with pytest.raises(
         ConllError,
-        match=r"here: cannot tell which column holds the tags \(lists that could: bio, pos\): name it with --tags-column",
+        match=r"here: cannot tell which column holds the tags \(lists that could: bio, pos\): "
+        r"name it with --tags-column",
     ):
         find_columns(two_tag_lists, "here")
     assert find_columns(two_tag_lists, "here", tags_column="bio") == ("words", "bio")
@@ -243,11 +245,14 @@ def test_dataset_with_string_tags_in_other_columns(tmp_path):
     sentences = {
         split: generated_sentences(WNUT_TYPES, split, n) for split, n in (("train", 12), ("dev", 4), ("test", 4))
     }
-    rows = lambda s: {
-        "words": [x.words for x in s],
-        "bio": [x.tags for x in s],
-        "pos": [["X"] * len(x.words) for x in s],
-    }  # noqa: E731
+
+    def rows(s):
+        return {
+            "words": [x.words for x in s],
+            "bio": [x.tags for x in s],
+            "pos": [["X"] * len(x.words) for x in s],
+        }
+
     dataset = DatasetDict({hf: Dataset.from_dict(rows(sentences[split])) for split, hf in HF_SPLITS.items()})
     dataset.save_to_disk(str(tmp_path / "saved"))
     stats = convert(tmp_path / "hub", 10, dataset=str(tmp_path / "saved"), columns=("", "bio"))
@@ -333,7 +338,8 @@ def test_all_on_wnut_style_files(tmp_path, tiny_transformer, monkeypatch):
         "gpu_id": "-1",
         "package_name": "ner_distilbert_wnut_test",
         "version": "0.0.0",
-        "train_overrides": "training.max_steps=6 training.eval_frequency=3 training.optimizer.learn_rate.warmup_fraction=0.3",
+        "train_overrides": "training.max_steps=6 training.eval_frequency=3 "
+        "training.optimizer.learn_rate.warmup_fraction=0.3",
     }
     run_workflow_in_process(project, "all", overrides, monkeypatch)
     gold_types = set(srsly.read_json(project / "corpus" / "stats.json")["splits"]["test"]["entities"])

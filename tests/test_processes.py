@@ -26,9 +26,15 @@ def imported(code: str, modules, *args) -> list:
 def test_writing_conll_text_imports_no_spacy_and_the_corpus_no_transformers(tmp_path):
     """The demo's data is CoNLL text: no spaCy (nor torch, which thinc imports). The corpus step makes
     English's vocab without a Language, which would load every package's entry points."""
-    write = "from pathlib import Path\nfrom scripts.demo_data import make_demo_data\nmake_demo_data(Path(sys.argv[1]), n_train_docs=2, n_eval_docs=1, seed=0)"
+    write = (
+        "from pathlib import Path\nfrom scripts.demo_data import make_demo_data\n"
+        "make_demo_data(Path(sys.argv[1]), n_train_docs=2, n_eval_docs=1, seed=0)"
+    )
     assert imported(write, ["spacy", "torch"], str(tmp_path / "conll")) == []
-    convert = "from pathlib import Path\nfrom scripts.corpus import convert\nconvert(Path(sys.argv[1]), 10, conll_dir=Path(sys.argv[2]))"
+    convert = (
+        "from pathlib import Path\nfrom scripts.corpus import convert\n"
+        "convert(Path(sys.argv[1]), 10, conll_dir=Path(sys.argv[2]))"
+    )
     assert (
         imported(convert, ["spacy_transformers", "transformers"], str(tmp_path / "corpus"), str(tmp_path / "conll"))
         == []
@@ -57,7 +63,8 @@ def test_a_step_imports_without_the_collector_and_runs_with_the_stack_frozen():
         "    print('collecting in the run:', gc.isenabled(), 'imports frozen:', gc.get_freeze_count() > 0)\n"
         "    frozen[0] = gc.get_freeze_count()\n"
         "    made = [[] for _ in range(1000)]\n"
-        "    atexit.register(lambda: print('frozen when a later handler runs:', gc.get_freeze_count() > frozen[0], len(made)))\n"
+        "    atexit.register(lambda: print('frozen when a later handler runs:', "
+        "gc.get_freeze_count() > frozen[0], len(made)))\n"
         "cli.run(main)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True)

@@ -43,7 +43,8 @@ def project_imports(path: Path, seen: Set[Path]) -> Set[Path]:
 
 
 def files_a_command_needs(command: dict) -> Set[str]:
-    """Modules run with `python -m scripts.X` and all they import, `--code` files, and project files named in the script."""
+    """Modules run with `python -m scripts.X` and all they import, `--code` files,
+    and project files named in the script."""
     needed: Set[Path] = set()
     for line in command.get("script", []):
         args = shlex.split(line)

@@ -259,8 +259,8 @@ def test_model_readme_has_the_per_type_table_and_sources():
     readme = model_readme(meta, crosscheck_figures)
     assert readme.startswith("# en_ner_test 1.0.0\n\nEnglish NER.")
     assert (
-        "| LOC | 100.00 | 100.00 | 100.00 | 2 |\n| PER | 50.00 | 25.00 | 33.33 | 4 |\n| **all** | **50.00** | **25.00** | **33.33** | 6 |"
-        in readme
+        "| LOC | 100.00 | 100.00 | 100.00 | 2 |\n| PER | 50.00 | 25.00 | 33.33 | 4 |\n"
+        "| **all** | **50.00** | **25.00** | **33.33** | 6 |" in readme
     )
     assert "- [lhoestq/conll2003](https://huggingface.co/datasets/lhoestq/conll2003): data terms" in readme
 

@@ -2,17 +2,15 @@
 
 import pytest
 import spacy
-from spacy.tokens import Doc, Span
-
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from scripts.scoring import (
     crosscheck,
     differences,
     read_predictions,
-    seqeval_scores,
     sentence_tags,
+    seqeval_scores,
     spacy_scores,
     write_predictions,
 )

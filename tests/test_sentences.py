@@ -10,7 +10,10 @@ import scripts.custom_functions  # noqa: F401 -- functions the model's config ma
 from conftest import PROJECT_DIR
 
 CONFIG = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg")
-WORDS = "Anna Brandt Northwind Bank Lisbon Oslo Olympic European Cup Redstone Motors Felix Moreau Summit Rovers Games Open the of in said . ! ? ; - 3 1996".split()
+WORDS = (
+    "Anna Brandt Northwind Bank Lisbon Oslo Olympic European Cup Redstone Motors Felix Moreau Summit Rovers Games "
+    "Open the of in said . ! ? ; - 3 1996"
+).split()
 
 
 def sentencizer_pipeline() -> spacy.language.Language:

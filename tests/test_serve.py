@@ -286,20 +286,6 @@ def server(tiny_pipeline):
         process.wait()
 
 
-@pytest.fixture(scope="module")
-def texts_and_answers(tiny_pipeline):
-    """250 invented news sentences and their answers from nlp(text), one call a text."""
-    import spacy
-
-    import scripts.custom_functions  # noqa: F401 -- the config's architecture
-    from scripts.serve.load_test import answer_of
-    from scripts.synthetic_news import generate_texts
-
-    nlp = spacy.load(tiny_pipeline)
-    texts = [" ".join(words) for words in generate_texts(250, seed=3)]
-    return texts, [answer_of(nlp(text)) for text in texts]
-
-
 @pytest.mark.slow
 @pytest.mark.xdist_group("serve")  # one server, the SIGTERM test last
 def test_health_before_the_model_is_ready_says_loading(server):

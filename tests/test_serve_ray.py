@@ -7,9 +7,9 @@ import subprocess
 import time
 
 import pytest
+from test_serve import start_server
 
 from scripts.machine import descendants
-from test_serve import start_server, texts_and_answers  # noqa: F401 -- a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one local Ray at a time on 2 cores
 

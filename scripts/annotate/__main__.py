@@ -59,7 +59,8 @@ def main(
     precision: Optional[str] = typer.Option(
         None,
         "--precision",
-        help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config",
+        help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; "
+        "default: the model's config",
     ),
 ) -> None:
     try:
@@ -97,7 +98,8 @@ def main(
     )
     if summary.errors:
         msg.warn(
-            f'{summary.errors} of {summary.lines} lines could not be annotated: they hold an "error" instead of "ents", e.g.:'
+            f"{summary.errors} of {summary.lines} lines could not be annotated: "
+            'they hold an "error" instead of "ents", e.g.:'
         )
         for error in summary.first_errors:
             print(f"  {error}")

@@ -115,7 +115,8 @@ def zones(
     settings: List[str] = typer.Option(
         ["0", "2000:0", "20000:0", "20000"],
         "--zone",
-        help="ZONE[:WARMUP[:RELOAD]]: texts a memory zone (0: no zones), texts annotated before the first zone (default: ZONE), "
+        help="ZONE[:WARMUP[:RELOAD]]: texts a memory zone (0: no zones), "
+        "texts annotated before the first zone (default: ZONE), "
         "strings the zones free before a reload (default: annotate's; 0: never)",
     ),
     every: int = typer.Option(10_000, "--every", help="A row every this many texts"),
@@ -307,7 +308,8 @@ def engines(
     seed: int = typer.Option(0, "--seed"),
     output: Optional[Path] = typer.Option(None, "--output", help="The table as JSON"),
 ) -> None:
-    """texts/s and peak memory (PSS summed over the process tree) for local with 1 and 2 processes and local Ray with 2 actors."""
+    """texts/s and peak memory (PSS summed over the process tree) for local with 1 and 2 processes
+    and local Ray with 2 actors."""
     work_dir.mkdir(parents=True, exist_ok=True)
     input_path = write_input(work_dir / "input.txt", n_texts, seed)
     runs = {

@@ -1,4 +1,5 @@
-"""`python -m scripts.benchmark`: words per second of our pipeline against plain Hugging Face, and against what the hardware allows.
+"""`python -m scripts.benchmark`: words per second of our pipeline against plain Hugging Face,
+and against what the hardware allows.
 
 Offline: a randomly initialised DistilBERT with distilbert-base-uncased's shape (speed depends on
 the shape only) goes into the project's own config, and every system runs on the same generated

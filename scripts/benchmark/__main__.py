@@ -21,7 +21,6 @@ from scripts.benchmark.report import check_targets, median_of_rounds, print_tabl
 from scripts.benchmark.systems import SYSTEMS, Settings, call_in_child, measure, measure_ceiling, why_not_measured
 from scripts.machine import cpu_info
 
-
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -140,7 +139,8 @@ def _run_benchmark(
         forward_per_word = sum(flops_per_sequence(n, shape) for n in lengths) / n_words
         train_per_word = 3 * sum(flops_per_sequence(n, shape) for n in train_lengths) / n_train_words
         msg.info(
-            f"{len(texts)} sentences ({n_words} words) for inference, {len(train_sentences)} ({n_train_words} words) for training; batch {batch_size}, {threads} threads"
+            f"{len(texts)} sentences ({n_words} words) for inference, {len(train_sentences)} ({n_train_words} words) "
+            f"for training; batch {batch_size}, {threads} threads"
         )
         msg.text("Measuring GEMM FLOP/s ...")
         gemm, skipped = in_child(measure_ceiling, settings, shape, gemm_seconds)
@@ -177,16 +177,17 @@ def _run_benchmark(
             for task, systems in SYSTEMS.items():
                 for system in (name for name in systems if f"{task}:{name}" not in not_measured):
                     msg.text(
-                        f"Measuring {task} of {system}{f' (round {round_number} of {rounds})' if rounds > 1 else ''} ..."
+                        f"Measuring {task} of {system}"
+                        f"{f' (round {round_number} of {rounds})' if rounds > 1 else ''} ..."
                     )
                     result = in_child(measure, task, system, settings)
                     msg.text(f"  {result['words'] / result['seconds']:.0f} words/s, peak {result['peak_mib']:.0f} MiB")
                     results.append(result)
     rows = summarise(median_of_rounds(results), ceiling)
     targets = check_targets(rows)
+    import spacy
     import torch
     import transformers
-    import spacy
 
     report = {
         "settings": {
@@ -234,7 +235,8 @@ def main(
     model_dir: Optional[Path] = typer.Option(
         None,
         help="The DistilBERT to time (its shape decides the speed, not its weights). Without config.json a random one "
-        "with distilbert-base-uncased's shape is built there (default: a temp folder); other shapes: python -m scripts.make_transformer",
+        "with distilbert-base-uncased's shape is built there (default: a temp folder); "
+        "other shapes: python -m scripts.make_transformer",
     ),
     config: Path = typer.Option(DEFAULT_CONFIG, exists=True, dir_okay=False, help="spaCy pipeline config"),
     pipe_buffer: int = typer.Option(

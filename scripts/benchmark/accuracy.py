@@ -167,7 +167,8 @@ def notebook_run(corpus: Path, transformer: str, epochs: int, seed: int, output:
 
 
 def timed_logger(progress_bar: Optional[str] = None, console_output: bool = True, output_file: Optional[str] = None):
-    """spaCy's ConsoleLogger.v3 on the console; to `output_file`, each dev score with the seconds since training began."""
+    """spaCy's ConsoleLogger.v3 on the console; to `output_file`, each dev score with the seconds since
+    training began."""
     from spacy.training.loggers import console_logger_v3
 
     console = console_logger_v3(progress_bar=progress_bar, console_output=console_output, output_file=None)
@@ -304,10 +305,10 @@ def main(
     ),
 ) -> None:
     import torch
+    from spacy.cli._util import parse_config_overrides
 
     from scripts.corpus import convert
     from scripts.train import override_args
-    from spacy.cli._util import parse_config_overrides
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     overrides = parse_config_overrides(override_args(project_overrides))
@@ -339,7 +340,8 @@ def main(
                         shutil.copytree(folder / "model-best", keep / folder.name, dirs_exist_ok=True)
                         shutil.copytree(corpus, keep / "corpus", dirs_exist_ok=True)
                     msg.good(
-                        f"{system}, {budget} epochs, seed {seed}: test F1 {run['test']['f1_words'] * 100:.2f} per word, "
+                        f"{system}, {budget} epochs, seed {seed}: "
+                        f"test F1 {run['test']['f1_words'] * 100:.2f} per word, "
                         f"{run['train_seconds']:.0f} s of training, {run['words_per_second']:.0f} words/s"
                     )
                     report["summary"] = summary(report["runs"])

@@ -21,9 +21,9 @@ from wasabi import msg
 
 from scripts import cli
 from scripts.benchmark.ceiling import Shape
-from scripts.machine import cpu_info
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, gold_sentences
 from scripts.benchmark.systems import PRECISION, gold_example
+from scripts.machine import cpu_info
 
 
 def new_pipeline(model_dir: Path, config: Path, train_sents):
@@ -136,7 +136,8 @@ def main(
         history = srsly.read_json(trained / "training_history.json") if (trained / "config.cfg").exists() else []
         if history and history[-1]["dev_f1"] >= target_f1:
             msg.info(
-                f"{trained}: trained before ({len(history)} epochs, dev F1 {history[-1]['dev_f1']:.3f}); not training again"
+                f"{trained}: trained before ({len(history)} epochs, dev F1 {history[-1]['dev_f1']:.3f}); "
+                "not training again"
             )
         else:
             import spacy

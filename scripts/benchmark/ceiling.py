@@ -127,7 +127,8 @@ def _int8_rate(shapes, budget: float) -> float:
 
 
 def _ort_int8_matmul():
-    """A one-node ONNX Runtime session running MatMulInteger on the caller's threads setting; None without onnxruntime."""
+    """A one-node ONNX Runtime session running MatMulInteger on the caller's threads setting;
+    None without onnxruntime."""
     try:
         onnxruntime = import_onnxruntime()
         from onnx import TensorProto, helper

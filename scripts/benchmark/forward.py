@@ -22,9 +22,9 @@ from wasabi import msg
 
 from scripts import cli
 from scripts.benchmark.ceiling import Shape, flops_per_sequence, gemm_rates
-from scripts.machine import cpu_info
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, make_inputs, piece_lengths
 from scripts.benchmark.systems import Settings, pipeline_batching, setup_process
+from scripts.machine import cpu_info
 
 TOP_OPERATORS = 8
 
@@ -53,7 +53,8 @@ def sorted_batches(settings: Settings) -> List[Dict[str, object]]:
 
 
 def runner(precision: str, module, batches: List[Dict[str, object]], profile_dir: str):
-    """The pipeline's inference copy of `module` in `precision`, and for int8 its ONNX Runtime session, which profiles itself."""
+    """The pipeline's inference copy of `module` in `precision`, and for int8 its ONNX Runtime session,
+    which profiles itself."""
     from scripts.ner_model.exports import int8_model_bytes, static_int8_model_bytes
     from scripts.ner_model.runners import bf16_runner, fp32_runner, onnx_int8_session, openvino_runner
 
@@ -184,7 +185,8 @@ def main(
         aligns=("l", "r", "r", "l"),
     )
     msg.text(
-        f"ceiling {ceiling['inference_words_per_s']:.0f} words/s ({ceiling['best_dtype']} GEMM); {threads} threads; {report['cpu']}"
+        f"ceiling {ceiling['inference_words_per_s']:.0f} words/s ({ceiling['best_dtype']} GEMM); {threads} threads; "
+        f"{report['cpu']}"
     )
     for name, why in report["skipped"].items():
         msg.warn(f"{name} skipped: {why}")

@@ -79,8 +79,8 @@ def main(
 ) -> None:
     import spacy
 
-    from scripts.ner_model.precision import calibrate_int8_static, precision_overrides
     from scripts.evaluate import evaluate
+    from scripts.ner_model.precision import calibrate_int8_static, precision_overrides
     from scripts.package import training_docs
 
     names = precisions.split(",")

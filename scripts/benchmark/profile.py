@@ -1,11 +1,12 @@
 """`python -m scripts.benchmark.profile`: where a training step's time goes, spaCy's against the HF loop's.
 
-The benchmark's own training steps as shipped, spaCy's and the HF loop's (`systems.TRAINING_STEPS`), alternate in one process on the same
-batches, after two warm-up batches each, with timers around the parts of a step: the transformer's
-forward (DistilBertModel.forward, which both run), the backward pass (torch.autograd.backward), gradient
-clipping (the HF loop's clip_grad_norm_; spaCy's optimizer clips inside) and the optimizer (thinc's
-Model.finish_update for spaCy, which runs TorchAdam; AdamW.step for HF). The rest is everything else:
-spaCy's NER, alignment and tokenizer, HF's tokenizer and loss. It prints seconds a batch.
+The benchmark's own training steps as shipped, spaCy's and the HF loop's (`systems.TRAINING_STEPS`),
+alternate in one process on the same batches, after two warm-up batches each, with timers around the
+parts of a step: the transformer's forward (DistilBertModel.forward, which both run), the backward pass
+(torch.autograd.backward), gradient clipping (the HF loop's clip_grad_norm_; spaCy's optimizer clips
+inside) and the optimizer (thinc's Model.finish_update for spaCy, which runs TorchAdam; AdamW.step for
+HF). The rest is everything else: spaCy's NER, alignment and tokenizer, HF's tokenizer and loss. It
+prints seconds a batch.
 """
 
 import contextlib

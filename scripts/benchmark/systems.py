@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Sequence, Tuple
 
-from scripts.benchmark.ceiling import IOB_LABELS, Shape, sync, gemm_rates
+from scripts.benchmark.ceiling import IOB_LABELS, Shape, gemm_rates, sync
 
 SYSTEMS = {
     "inference": (
@@ -218,7 +218,8 @@ def _infer_spacy_same_batches(settings: Settings) -> float:
 
 
 def pipeline_batching(settings: Settings) -> Tuple[int, int]:
-    """The pipeline's nlp.batch_size (Docs nlp.pipe buffers) and the transformer's max_batch_items, overrides applied."""
+    """The pipeline's nlp.batch_size (Docs nlp.pipe buffers) and the transformer's max_batch_items,
+    overrides applied."""
     import spacy
 
     overrides = {"paths.transformer": settings.model_dir, **settings.spacy_overrides}

@@ -29,7 +29,8 @@ def summary_html(evaluations: List[dict], test_scores: Optional[dict], crosschec
     items = []
     if test_scores is not None and test_scores.get("ents_f") is not None:
         items.append(
-            f"Test: F <b>{100 * test_scores['ents_f']:.2f}</b>, P {100 * (test_scores.get('ents_p') or 0):.2f}, R {100 * (test_scores.get('ents_r') or 0):.2f} (spaCy)"
+            f"Test: F <b>{100 * test_scores['ents_f']:.2f}</b>, "
+            f"P {100 * (test_scores.get('ents_p') or 0):.2f}, R {100 * (test_scores.get('ents_r') or 0):.2f} (spaCy)"
         )
     if crosscheck is not None:
         items.append(f"seqeval agrees: <b>{'yes' if crosscheck.get('agree') else 'NO'}</b>")

@@ -114,7 +114,10 @@ def confusion_html(table: Confusion) -> str:
         body.append(f"<tr><th>{name}</th>{''.join(cells)}<td class=total>{table.row_total(r)}</td></tr>")
     totals = "".join(f"<td class=total>{table.column_total(c)}</td>" for c in table.columns)
     body.append(f"<tr><th>predicted total</th>{totals}<td></td></tr>")
-    return f'<table class="confusion"><tr><th>gold ↓ &nbsp; predicted →</th>{head}<th>gold total</th></tr>{"".join(body)}</table>'
+    return (
+        f'<table class="confusion"><tr><th>gold ↓ &nbsp; predicted →</th>{head}<th>gold total</th></tr>'
+        f"{''.join(body)}</table>"
+    )
 
 
 def kinds_html(table: Confusion) -> str:
@@ -125,7 +128,8 @@ def kinds_html(table: Confusion) -> str:
     sums = (
         f"<p>Gold entities: {gold} = {paired} paired + {table.kinds[MISSED]} missed. "
         f"Predicted entities: {predicted} = {paired} paired + {table.kinds[SPURIOUS]} spurious. "
-        f"Only <i>correct</i> counts for P and R: P = {table.kinds['correct']}/{predicted}, R = {table.kinds['correct']}/{gold}.</p>"
+        "Only <i>correct</i> counts for P and R: "
+        f"P = {table.kinds['correct']}/{predicted}, R = {table.kinds['correct']}/{gold}.</p>"
     )
     return html_table(["kind", "count", "meaning"], rows, "text") + sums
 
@@ -186,11 +190,13 @@ def examples_html(chosen: Dict[str, List[ErrorExample]]) -> str:
             out.append("<p class=muted>None in the test set.</p>")
             continue
         rows = "".join(
-            f'<tr><td class="issue">{at_issue(e)}</td><td>{displacy_sentence(e, "gold", colours)}</td><td>{displacy_sentence(e, "predicted", colours)}</td></tr>'
+            f'<tr><td class="issue">{at_issue(e)}</td><td>{displacy_sentence(e, "gold", colours)}</td>'
+            f"<td>{displacy_sentence(e, 'predicted', colours)}</td></tr>"
             for e in found
         )
         out.append(
-            f'<table class="examples"><tr><th>at issue: gold → predicted</th><th>gold</th><th>predicted</th></tr>{rows}</table>'
+            '<table class="examples"><tr><th>at issue: gold → predicted</th><th>gold</th><th>predicted</th></tr>'
+            f"{rows}</table>"
         )
     return "".join(out)
 
@@ -208,13 +214,17 @@ def errors_section(
         return section, table
     plot_confusion(table, image)
     section.body = (
-        f"<p>Every gold entity of <code>{esc(gold_path)}</code> and every predicted one of <code>{esc(predicted_path)}</code> "
-        f"({len(examples)} Docs), paired one to one: same span first, then overlapping spans (same label first, then the larger overlap). "
-        f"A row holds the gold entities of its type, a column the predicted entities of its type. "
-        f"In each cell the first number counts pairs with the same span (on the diagonal: the correct ones; off it: type confusions), "
-        f"<span class=boundary>+n boundary</span> the pairs whose spans overlap but differ. A row adds up to its gold total, a column to its predicted total.</p>"
+        f"<p>Every gold entity of <code>{esc(gold_path)}</code> and every predicted one of "
+        f"<code>{esc(predicted_path)}</code> ({len(examples)} Docs), paired one to one: same span first, "
+        "then overlapping spans (same label first, then the larger overlap). "
+        "A row holds the gold entities of its type, a column the predicted entities of its type. "
+        "In each cell the first number counts pairs with the same span "
+        "(on the diagonal: the correct ones; off it: type confusions), "
+        "<span class=boundary>+n boundary</span> the pairs whose spans overlap but differ. "
+        "A row adds up to its gold total, a column to its predicted total.</p>"
         f"{confusion_html(table)}{kinds_html(table)}{image_tag(image, 'Confusion table')}"
-        f"<h3>Examples</h3><p>The first {per_kind} of each kind in the test set, gold beside predicted, as displaCy draws them.</p>"
+        f"<h3>Examples</h3><p>The first {per_kind} of each kind in the test set, gold beside predicted, "
+        "as displaCy draws them.</p>"
         f"{examples_html(error_examples(examples, outcomes, per_kind))}"
     )
     return section, table

@@ -20,7 +20,8 @@ ALL = "all (micro)"
 
 
 def per_type_sides(test_scores: Optional[dict], crosscheck: Optional[dict]) -> Dict[str, dict]:
-    """{"spaCy": ..., "seqeval": ...}, each {"per_type": {type: {p, r, f}}, "all": {p, r, f}}, for the inputs there are."""
+    """{"spaCy": ..., "seqeval": ...}, each {"per_type": {type: {p, r, f}}, "all": {p, r, f}},
+    for the inputs there are."""
     sides = {}
     if test_scores is not None and isinstance(test_scores.get("ents_per_type"), dict):
         sides["spaCy"] = {
@@ -100,7 +101,8 @@ def per_type_section(
     agree = ""
     if crosscheck is not None:
         agree = (
-            f"<p>seqeval, reading the same predictions per sentence as conlleval does, agrees with spaCy on every figure: "
+            "<p>seqeval, reading the same predictions per sentence as conlleval does, "
+            "agrees with spaCy on every figure: "
             f"<b>{'yes' if crosscheck.get('agree') else 'NO'}</b>{mismatch_list(crosscheck)}</p>"
         )
     section.body = (

@@ -1,4 +1,5 @@
-"""The training curve: dev P/R/F at each evaluation in spaCy's JSON-lines log, the losses, and the step model-best keeps."""
+"""The training curve: dev P/R/F at each evaluation in spaCy's JSON-lines log, the losses,
+and the step model-best keeps."""
 
 import json
 from pathlib import Path
@@ -47,7 +48,8 @@ def read_training_log(path: Path) -> Tuple[List[dict], List[str]]:
     problems = [f"{bad} line(s) of {path} are no evaluation and were left out"] if bad else []
     if not evaluations:
         problems.append(
-            f"{path} has no evaluation yet: spaCy writes a line at each evaluation (every training.eval_frequency steps)"
+            f"{path} has no evaluation yet: "
+            "spaCy writes a line at each evaluation (every training.eval_frequency steps)"
         )
     return evaluations, problems
 
@@ -133,9 +135,12 @@ def training_section(log_path: Path, evaluations: List[dict], problems: List[str
         rows.append((cells, e is best))
     f = best["scores"].get("ents_f")
     section.body = (
-        f"<p>Dev P, R and F at each of the {len(evaluations)} evaluations in <code>{esc(log_path)}</code>, and the training losses "
-        f"(per step: spaCy logs their sum since the previous evaluation). The star marks step {best['step']}, the best score"
-        f"{f' (dev F {f:.2f})' if f is not None else ''}, which <code>model-best</code> keeps (of equal scores, spaCy keeps the latest).</p>"
+        f"<p>Dev P, R and F at each of the {len(evaluations)} evaluations in <code>{esc(log_path)}</code>, "
+        "and the training losses "
+        "(per step: spaCy logs their sum since the previous evaluation). "
+        f"The star marks step {best['step']}, the best score"
+        f"{f' (dev F {f:.2f})' if f is not None else ''}, which <code>model-best</code> keeps "
+        "(of equal scores, spaCy keeps the latest).</p>"
         f"{image_tag(image, 'Training curve')}"
         f"<details><summary>Every evaluation</summary>{html_table(header, rows)}</details>"
     )

@@ -81,7 +81,8 @@ def main(
     max_wait_ms: float = typer.Option(
         0.0,
         "--max-wait-ms",
-        help="How long the oldest queued request may wait for batch-mates (0: a batch is what queued while the model was busy)",
+        help="How long the oldest queued request may wait for batch-mates "
+        "(0: a batch is what queued while the model was busy)",
     ),
     max_batch_texts: int = typer.Option(
         32, "--max-batch-texts", help="Texts in one model batch (one nlp.pipe) at most"
@@ -93,7 +94,8 @@ def main(
     threads: int = typer.Option(
         0,
         "--threads",
-        help="Threads of the model's matrix products (torch, ONNX Runtime); 0: all cores (ray: split among the replicas)",
+        help="Threads of the model's matrix products (torch, ONNX Runtime); "
+        "0: all cores (ray: split among the replicas)",
     ),
     replicas: int = typer.Option(1, "--replicas", help="ray: model replicas (one process, one CPU each)"),
     ray_address: Optional[str] = typer.Option(
@@ -102,7 +104,8 @@ def main(
     precision: Optional[str] = typer.Option(
         None,
         "--precision",
-        help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; default: the model's config",
+        help="Transformer inference precision on a CPU: auto, fp32, bf16, int8 or int8-static; "
+        "default: the model's config",
     ),
     code: Optional[str] = typer.Option(
         None,
@@ -121,7 +124,8 @@ def main(
         msg.fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}", exits=1)
     if min(max_batch_texts, max_queue_texts, max_body_bytes, replicas) < 1 or max_wait_ms < 0:
         msg.fail(
-            "--max-batch-texts, --max-queue-texts, --max-body-bytes and --replicas: expected 1 or more; --max-wait-ms: 0 or more",
+            "--max-batch-texts, --max-queue-texts, --max-body-bytes and --replicas: expected 1 or more; "
+            "--max-wait-ms: 0 or more",
             exits=1,
         )
     config = {}

@@ -146,7 +146,8 @@ def parse_request(body: bytes, max_length: int, max_texts: int) -> EntsRequest:
         if len(text) > max_length:
             raise Refused(
                 413,
-                f"{where}: expected a text of at most {max_length} characters (the model's nlp.max_length), got {len(text)}",
+                f"{where}: expected a text of at most {max_length} characters (the model's nlp.max_length), got "
+                f"{len(text)}",
             )
     return request
 

@@ -182,7 +182,8 @@ def run(
     soak_requests: int = typer.Option(
         0,
         "--soak-requests",
-        help="Then the batched server at the top concurrency until it has answered this many texts: its RSS at 10% of them and at all",
+        help="Then the batched server at the top concurrency until it has answered this many texts: "
+        "its RSS at 10% of them and at all",
     ),
     port: int = typer.Option(8181, "--port", help="The batched server's port; the plain one's is the next"),
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms"),
@@ -272,7 +273,8 @@ def run(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(
-        f"x{levels[-1]}: {report['throughput_ratio_at_top_concurrency']:.2f}x the plain endpoint's texts/s; p99 at x{levels[0]} "
+        f"x{levels[-1]}: {report['throughput_ratio_at_top_concurrency']:.2f}x the plain endpoint's texts/s; "
+        f"p99 at x{levels[0]} "
         f"{report['p99_ms_over_direct_at_concurrency_1']:+.1f} ms over a direct nlp(text); {output}"
     )
 
