@@ -13,7 +13,7 @@ sentences (CoNLL-2003 train sentence lengths), the same batches and the same thr
                           (bf16 only on CPUs with native bf16), so "auto" can be checked per CPU kind
              spacy-same-batches   fp32, fed the other systems' batches: the pipeline's own overhead
              hf           the notebook's path done well: fast tokenizer (is_split_into_words),
-                          one batched DistilBertForTokenClassification forward, argmax of each
+                          one batched AutoModelForTokenClassification forward, argmax of each
                           word's first piece, under torch.inference_mode
              hf-sorted    hf fed the length-sorted batches the shipped pipeline makes (same buffer,
                           same max_batch_items): the fair baseline, so a lead is more than sorting

@@ -145,10 +145,10 @@ def load_spacy(
 
 def load_hf(settings: Settings):
     import torch
-    from transformers import AutoTokenizer, DistilBertForTokenClassification
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(settings.model_dir, use_fast=True)
-    model = DistilBertForTokenClassification.from_pretrained(settings.model_dir, num_labels=len(IOB_LABELS))
+    model = AutoModelForTokenClassification.from_pretrained(settings.model_dir, num_labels=len(IOB_LABELS))
     if settings.gpu:
         model = model.cuda()
     return tokenizer, model, torch
