@@ -8,7 +8,7 @@ evaluate and crosscheck all read Docs this way.
 """
 
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, List, Optional
 
 import spacy
 from spacy.language import Language
@@ -34,6 +34,11 @@ class GoldSentencesCorpus(Corpus):
     def __call__(self, nlp: Language) -> Iterator[Example]:
         for example in super().__call__(nlp):
             yield with_gold_sentence_starts(example)
+
+
+def gold_example(vocab, words: List[str], tags: List[str]) -> Example:
+    """A training Example as the reader makes them: gold tokens and sentence starts on the predicted side."""
+    return with_gold_sentence_starts(Example(Doc(vocab, words=words), Doc(vocab, words=words, ents=tags)))
 
 
 @spacy.registry.readers("ner_distilbert.GoldSentencesCorpus.v1")

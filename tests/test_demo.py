@@ -14,8 +14,8 @@ import srsly
 from spacy.tokens import DocBin
 
 from fresh_venv import closure, link_distributions, python_site, venv_with, wheel_requirements
-from scripts.benchmark.systems import PRECISION
 from scripts.ner_model.hardware import auto_precision
+from scripts.ner_model.precision import INFERENCE_PRECISION_KEY
 from scripts.ner_model.runtimes import INT8_REQUIREMENTS, STATIC_INT8_REQUIREMENT, has_openvino
 
 pytestmark = [
@@ -127,7 +127,9 @@ def test_wheel_in_a_fresh_venv_with_only_its_requirements_predicts_in_every_prec
     assert install.returncode == 0, install.stdout + install.stderr
 
     model = demo_project / "demo/training/model-best"
-    expected = {precision: entities(spacy.load(model, config={PRECISION: precision})) for precision in PRECISIONS}
+    expected = {
+        precision: entities(spacy.load(model, config={INFERENCE_PRECISION_KEY: precision})) for precision in PRECISIONS
+    }
     assert any(expected["fp32"]), "the demo model should find some entities in these invented texts"
     shutil.rmtree(demo_project / "demo/assets/tiny-distilbert")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": ""}

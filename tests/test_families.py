@@ -22,13 +22,16 @@ from spacy.tokens import DocBin
 
 from conftest import PROJECT_DIR, made_once, train_tiny_pipeline
 from fresh_venv import venv_with, wheel_requirements
-from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
+from scripts.ner_model.precision import (
+    INFERENCE_PRECISION_KEY,
+    TRAINING_PRECISION_KEY,
+    calibrate_int8_static,
+    predicting_precision,
+)
 from scripts.ner_model.runtimes import INT8_REQUIREMENTS, has_onnxruntime, has_openvino
 from scripts.optimizer import create_torch_adam
 from scripts.synthetic_news import generate_texts
 
-PRECISION = "components.transformer.model.inference_precision"
-TRAINING_PRECISION = "components.transformer.model.training_precision"
 FAST_FAMILY = "bert"
 # name: (architecture, cased); the cased ones keep case as their hub models do
 FAMILIES = {
@@ -88,7 +91,7 @@ def test_training_steps_in_each_precision(family_transformer, demo_corpus, train
     """bf16 autocast runs natively on AMX and AVX512-BF16 CPUs; torch emulates it on others (slower, the same code)."""
     from scripts.corpus_reader import create_gold_sentences_corpus
 
-    overrides = {"paths.transformer": str(family_transformer), TRAINING_PRECISION: training_precision}
+    overrides = {"paths.transformer": str(family_transformer), TRAINING_PRECISION_KEY: training_precision}
     config = spacy.util.load_config(PROJECT_DIR / "configs/distilbert_ner.cfg", overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     examples = list(create_gold_sentences_corpus(demo_corpus / "train.spacy")(nlp))[:8]
@@ -105,7 +108,7 @@ def test_training_steps_in_each_precision(family_transformer, demo_corpus, train
 
 @pytest.fixture(scope="module")
 def fp32_docs(family_pipeline):
-    nlp = spacy.load(family_pipeline, config={PRECISION: "fp32"})
+    nlp = spacy.load(family_pipeline, config={INFERENCE_PRECISION_KEY: "fp32"})
     docs = list(nlp.pipe(TEXTS))
     assert sum(len(doc.ents) for doc in docs) > len(TEXTS) // 4, "the pipeline finds too few entities for a comparison"
     return docs
@@ -127,7 +130,7 @@ def fp32_docs(family_pipeline):
 def test_each_precision_agrees_with_fp32(family_pipeline, demo_corpus, fp32_docs, family, precision):
     """Tag agreement >= 99.5% with fp32 (the accuracy bar, docs/precision.md); a precision a family's graph
     cannot run is refused when its copy is made, naming the family."""
-    nlp = spacy.load(family_pipeline, config={PRECISION: precision})
+    nlp = spacy.load(family_pipeline, config={INFERENCE_PRECISION_KEY: precision})
     if precision == "int8-static":
         calibration = DocBin().from_disk(demo_corpus / "train.spacy").get_docs(nlp.vocab)
         if (FAMILIES[family][0], precision) in REFUSED:
@@ -157,7 +160,7 @@ def test_each_precision_agrees_with_fp32(family_pipeline, demo_corpus, fp32_docs
     ],
 )
 def test_same_entities_alone_in_batches_and_threads(family_pipeline, precision):
-    nlp = spacy.load(family_pipeline, config={PRECISION: precision})
+    nlp = spacy.load(family_pipeline, config={INFERENCE_PRECISION_KEY: precision})
     alone = [entities(nlp(text)) for text in TEXTS]
     assert [entities(doc) for doc in nlp.pipe(TEXTS, batch_size=64)] == alone
     order = list(range(len(TEXTS)))

@@ -22,6 +22,7 @@ from scripts.conll import ConllError, Sentence, doc_to_sentences, read_conll_fil
 from scripts.corpus import ALONE, FROM_TAGS, GROUPED, convert
 from scripts.dataset import HF_SPLITS, class_label_types, find_columns
 from scripts.demo_data import FILES, make_demo_data
+from scripts.ner_model.precision import INFERENCE_PRECISION_KEY
 from scripts.package import MODEL_CODE, package_meta
 from scripts.scoring import crosscheck
 from scripts.synthetic_news import generate_documents
@@ -362,7 +363,7 @@ def assert_wheel_holds_the_trained_model(project: Path, unpacked: Path) -> None:
     assert set(meta["labels"]["ner"]) == set(WNUT_TYPES)
     assert meta["performance"]["ents_f"] == srsly.read_json(project / "metrics" / "test.json")["ents_f"]
     assert {path.name for path in MODEL_CODE} <= {path.name for path in package.glob("*.py")}
-    fp32 = {"components.transformer.model.inference_precision": "fp32"}
+    fp32 = {INFERENCE_PRECISION_KEY: "fp32"}
     packaged = spacy.load(package / f"{name}-0.0.0", config=fp32)
     trained = spacy.load(project / "training" / "model-best", config=fp32)
     assert set(packaged.get_pipe("ner").labels) == set(WNUT_TYPES)

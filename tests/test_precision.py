@@ -17,10 +17,17 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from scripts.benchmark.systems import PRECISION, gold_example
+from scripts.corpus_reader import gold_example
 from scripts.ner_model import hardware
 from scripts.ner_model.architectures import create_transformer_model
-from scripts.ner_model.precision import calibrate_int8_static, keep_int8_copy, precision_overrides, predicting_precision
+from scripts.ner_model.precision import (
+    INFERENCE_PRECISION_KEY,
+    TRAINING_PRECISION_KEY,
+    calibrate_int8_static,
+    keep_int8_copy,
+    precision_overrides,
+    predicting_precision,
+)
 from scripts.ner_model.runtimes import INT8_REQUIREMENTS, has_openvino
 from scripts.optimizer import create_torch_adam
 from scripts.package import MODEL_CODE
@@ -37,7 +44,9 @@ WORDS = [
 @pytest.fixture(scope="module")
 def saved_pipeline(tiny_transformer, tmp_path_factory):
     config = spacy.util.load_config(
-        CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "fp32"}, interpolate=True
+        CONFIG,
+        overrides={"paths.transformer": str(tiny_transformer), INFERENCE_PRECISION_KEY: "fp32"},
+        interpolate=True,
     )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * (len(w) - 1) + ["B-LOC"]) for w in WORDS])
@@ -61,7 +70,7 @@ def shim(nlp):
 )
 def test_precision_outputs_fp32_close_to_fp32(saved_pipeline, precision):
     reference = hidden_states(spacy.load(saved_pipeline))
-    nlp = spacy.load(saved_pipeline, config={PRECISION: precision})
+    nlp = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: precision})
     assert shim(nlp).resolved_precision() == precision
     for ours, theirs in zip(hidden_states(nlp), reference):
         assert ours.dtype == numpy.float32 and ours.shape == theirs.shape
@@ -70,7 +79,7 @@ def test_precision_outputs_fp32_close_to_fp32(saved_pipeline, precision):
 
 
 def test_auto_is_fp32_once_training_has_started(saved_pipeline):
-    nlp = spacy.load(saved_pipeline, config={PRECISION: "auto"})
+    nlp = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "auto"})
     assert shim(nlp).resolved_precision() == hardware.auto_precision()
     examples = [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS]
     nlp.update(examples, sgd=create_torch_adam(1e-4))
@@ -114,7 +123,9 @@ def test_bad_precision_is_refused():
 def test_initialize_builds_no_int8_copy(tiny_transformer):
     """initialize predicts once to learn the width: in fp32, since training is about to change the weights."""
     config = spacy.util.load_config(
-        CONFIG, overrides={"paths.transformer": str(tiny_transformer), PRECISION: "int8"}, interpolate=True
+        CONFIG,
+        overrides={"paths.transformer": str(tiny_transformer), INFERENCE_PRECISION_KEY: "int8"},
+        interpolate=True,
     )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     nlp.initialize(lambda: [gold_example(nlp.vocab, w, ["O"] * len(w)) for w in WORDS])
@@ -127,7 +138,7 @@ def test_saved_int8_copy_predicts_without_exporting(saved_pipeline, tmp_path, mo
     nothing and needs no writable home. The same weights always give the same copy."""
     import torch
 
-    nlp = spacy.load(saved_pipeline, config={PRECISION: "int8"})
+    nlp = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "int8"})
     assert keep_int8_copy(nlp)
     made = shim(nlp).onnx_copy("int8")
     expected = hidden_states(nlp)
@@ -138,11 +149,11 @@ def test_saved_int8_copy_predicts_without_exporting(saved_pipeline, tmp_path, mo
         raise AssertionError("exported although the pipeline holds its int8 copy")
 
     monkeypatch.setattr(torch.onnx, "export", no_export)
-    loaded = spacy.load(tmp_path / "with_int8", config={PRECISION: "int8"})
+    loaded = spacy.load(tmp_path / "with_int8", config={INFERENCE_PRECISION_KEY: "int8"})
     assert shim(loaded).onnx_copy("int8") == made
     assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
     monkeypatch.undo()
-    again = spacy.load(saved_pipeline, config={PRECISION: "int8"})
+    again = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "int8"})
     keep_int8_copy(again)
     assert shim(again).onnx_copy("int8") == made
 
@@ -153,10 +164,10 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
     so the loaded pipeline exports nothing; the same weights and text give the same copy; an update drops it."""
     import torch
 
-    nlp = spacy.load(saved_pipeline, config={PRECISION: "int8-static"})
+    nlp = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "int8-static"})
     with pytest.raises(ValueError, match="calibrate_int8_static"):
         nlp(" ".join(WORDS[0]))
-    reference = hidden_states(spacy.load(saved_pipeline, config={PRECISION: "fp32"}))
+    reference = hidden_states(spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "fp32"}))
     calibration = [" ".join(words) for words in WORDS * 4]
     assert calibrate_int8_static(nlp, calibration) >= 1
     assert predicting_precision(nlp) == "int8-static" and shim(nlp).inference_precision == "int8-static"
@@ -168,11 +179,11 @@ def test_int8_static_is_calibrated_saved_and_dropped_by_training(saved_pipeline,
     monkeypatch.setattr(
         torch.onnx, "export", lambda *args, **kwargs: pytest.fail("exported although the pipeline holds its copy")
     )
-    loaded = spacy.load(tmp_path / "calibrated", config={PRECISION: "int8-static"})
+    loaded = spacy.load(tmp_path / "calibrated", config={INFERENCE_PRECISION_KEY: "int8-static"})
     assert shim(loaded).onnx_copy("int8-static") == made
     assert all(numpy.array_equal(a, b) for a, b in zip(hidden_states(loaded), expected))
     monkeypatch.undo()
-    again = spacy.load(saved_pipeline, config={PRECISION: "int8-static"})
+    again = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "int8-static"})
     calibrate_int8_static(again, calibration)
     assert shim(again).onnx_copy("int8-static") == made
     loaded.update([gold_example(loaded.vocab, w, ["O"] * len(w)) for w in WORDS], sgd=create_torch_adam(1e-4))
@@ -203,7 +214,7 @@ forks = []
 os.register_at_fork(before=lambda: forks.append(1))
 import scripts.ner_model.architectures
 from scripts.ner_model.precision import calibrate_int8_static
-nlp = spacy.load({str(saved_pipeline)!r}, config={{{PRECISION!r}: {precision!r}}})
+nlp = spacy.load({str(saved_pipeline)!r}, config={{{INFERENCE_PRECISION_KEY!r}: {precision!r}}})
 if {precision!r} == "int8-static":
     calibrate_int8_static(nlp, ["Anna Adler visited Lisbon ."])
 nlp("Anna Adler visited Lisbon .")
@@ -249,7 +260,7 @@ def test_replace_listeners_copy_predicts_in_the_configured_precision(saved_pipel
     """nlp.replace_listeners gives the ner its own copy of the transformer: in memory it is this project's
     model with the same settings, predicting what the shared one predicts in bf16; saved, its config loads
     and predicts the same entities again."""
-    nlp = spacy.load(saved_pipeline, config={PRECISION: "bf16"})
+    nlp = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "bf16"})
     docs = [Doc(nlp.vocab, words=w) for w in WORDS]
     shared = nlp.get_pipe("transformer").model
     expected = [output.model_output.last_hidden_state for output in shared.predict(docs).doc_data]
@@ -281,7 +292,7 @@ def test_hidden_states_asked_for_keep_fp32_after_loading(tiny_transformer, tmp_p
     fp32, also after spacy.load (which empties spacy-transformers' record of the transformer settings)."""
     overrides = {
         "paths.transformer": str(tiny_transformer),
-        PRECISION: "int8",
+        INFERENCE_PRECISION_KEY: "int8",
         "components.transformer.model.transformer_config": {"output_hidden_states": True},
     }
     config = spacy.util.load_config(CONFIG, overrides=overrides, interpolate=True)
@@ -311,7 +322,7 @@ def test_precision_of_a_pipeline_built_by_another_copy_of_the_code(saved_pipelin
     sys.modules["installed_model"] = installed
     try:
         spec.loader.exec_module(installed)  # registers its own architectures, as a package's __init__ does
-        nlp = spacy.load(saved_pipeline, config={PRECISION: "bf16"})
+        nlp = spacy.load(saved_pipeline, config={INFERENCE_PRECISION_KEY: "bf16"})
         assert type(shim(nlp)) is installed.shim.PrecisionShim and predicting_precision(nlp) == "bf16"
     finally:  # this project's architectures again, for the rest of the session
         for name, function in ours.items():
@@ -326,7 +337,7 @@ def test_training_in_bf16_autocast_gives_thinc_fp32(saved_pipeline):
     autocast, thinc gets fp32, the weights learn."""
     import torch
 
-    nlp = spacy.load(saved_pipeline, config={"components.transformer.model.training_precision": "bf16"})
+    nlp = spacy.load(saved_pipeline, config={TRAINING_PRECISION_KEY: "bf16"})
     before = next(shim(nlp)._model.parameters()).detach().clone()
     examples = [gold_example(nlp.vocab, w, ["O"] * (len(w) - 1) + ["B-LOC"]) for w in WORDS]
     linear = next(m for m in shim(nlp)._model.modules() if isinstance(m, torch.nn.Linear))

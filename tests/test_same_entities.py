@@ -11,13 +11,12 @@ import spacy
 from spacy.tokens import DocBin
 
 from scripts.benchmark.same_entities import differences, entities, in_threads
-from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
+from scripts.ner_model.precision import INFERENCE_PRECISION_KEY, calibrate_int8_static, predicting_precision
 from scripts.ner_model.runtimes import has_onnxruntime, has_openvino
 from scripts.optimizer import create_torch_adam
 from scripts.synthetic_news import generate_texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("same_entities")]  # each precision's answers alone, once
-PRECISION = "components.transformer.model.inference_precision"
 PRECISIONS = [
     "fp32",
     "bf16",
@@ -35,7 +34,7 @@ TEXTS = [" ".join(words) for words in generate_texts(1000, seed=7)]
 @pytest.fixture(scope="module", params=PRECISIONS)
 def loaded(request, tiny_pipeline, demo_corpus):
     """The pipeline in one precision and each text's entities when it is tagged alone."""
-    nlp = spacy.load(tiny_pipeline, config={PRECISION: request.param})
+    nlp = spacy.load(tiny_pipeline, config={INFERENCE_PRECISION_KEY: request.param})
     if request.param == "int8-static":  # as the package step calibrates: on the training Docs
         calibrate_int8_static(nlp, DocBin().from_disk(demo_corpus / "train.spacy").get_docs(nlp.vocab))
     assert predicting_precision(nlp) == request.param
@@ -104,7 +103,7 @@ OUTLIER_SCALE = (
 @pytest.mark.parametrize("precision", ["auto", "fp32"])
 def test_real_activation_ranges_change_nothing_in_batches(outlier_pipeline, precision):
     """The default precision of this CPU kind, and fp32, on weights with real activation ranges."""
-    nlp = spacy.load(outlier_pipeline, config={PRECISION: precision})
+    nlp = spacy.load(outlier_pipeline, config={INFERENCE_PRECISION_KEY: precision})
     alone = [entities(nlp(text)) for text in TEXTS]
     assert sum(map(len, alone)) > len(TEXTS) // 2, "the pipeline finds too few entities for the comparison to say much"
     assert differences([entities(doc) for doc in nlp.pipe(TEXTS, batch_size=256)], alone) == []

@@ -22,15 +22,16 @@ from wasabi import msg
 from scripts import cli
 from scripts.benchmark.ceiling import Shape
 from scripts.benchmark.inputs import DEFAULT_CONFIG, build_transformer, gold_sentences
-from scripts.benchmark.systems import PRECISION, gold_example
+from scripts.corpus_reader import gold_example
 from scripts.machine import cpu_info
+from scripts.ner_model.precision import INFERENCE_PRECISION_KEY
 
 
 def new_pipeline(model_dir: Path, config: Path, train_sents):
     """The benchmark's pipeline on `model_dir`, initialised on the first training sentences, predicting in fp32."""
     import spacy
 
-    overrides = {"paths.transformer": str(model_dir), PRECISION: "fp32"}
+    overrides = {"paths.transformer": str(model_dir), INFERENCE_PRECISION_KEY: "fp32"}
     nlp = spacy.util.load_model_from_config(
         spacy.util.load_config(config, overrides=overrides, interpolate=True), auto_fill=True
     )
@@ -92,7 +93,7 @@ def tags_and_f1(pipeline: Path, precision: str, test_sents, calibration_sents=()
 
     from scripts.ner_model.precision import calibrate_int8_static
 
-    nlp = spacy.load(pipeline, config={PRECISION: precision})
+    nlp = spacy.load(pipeline, config={INFERENCE_PRECISION_KEY: precision})
     if precision == "int8-static":
         calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words, _ in calibration_sents])
     examples = [gold_example(nlp.vocab, w, t) for w, t in test_sents]
@@ -144,7 +145,7 @@ def main(
 
             if history:
                 msg.info(f"{trained}: dev F1 {history[-1]['dev_f1']:.3f} after {len(history)} epochs; training on")
-                nlp = spacy.load(trained, config={PRECISION: "fp32"})
+                nlp = spacy.load(trained, config={INFERENCE_PRECISION_KEY: "fp32"})
             else:
                 if model_dir is None or not (model_dir / "config.json").exists():
                     model_dir = build_transformer(Path(model_dir or Path(tmp) / "distilbert"), Shape(), seed)

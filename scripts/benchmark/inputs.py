@@ -43,9 +43,9 @@ def pipeline_in(model: Path, precision: str, n_calibration: int = 512, seed: int
     from spacy.tokens import Doc
 
     import scripts.custom_functions  # noqa: F401 -- registers what the pipeline's config names
-    from scripts.ner_model.precision import calibrate_int8_static, predicting_precision
+    from scripts.ner_model.precision import INFERENCE_PRECISION_KEY, calibrate_int8_static, predicting_precision
 
-    nlp = spacy.load(model, config={"components.transformer.model.inference_precision": precision})
+    nlp = spacy.load(model, config={INFERENCE_PRECISION_KEY: precision})
     if precision == "int8-static":
         calibration = calibration_sentences(n_calibration, seed)
         calibrate_int8_static(nlp, [Doc(nlp.vocab, words=words) for words in calibration])

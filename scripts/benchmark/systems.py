@@ -34,8 +34,6 @@ SYSTEMS = {
 # bf16 (autocast, or spaCy's bf16 inference copy), measured on CPUs with native bf16 only (elsewhere bf16 is
 # emulated: no baseline, no gain); hf-bf16 is HF at its best on such a CPU.
 NATIVE_BF16_ONLY = ("hf-bf16", "spacy-bf16")
-PRECISION = "components.transformer.model.inference_precision"
-TRAINING_PRECISION = "components.transformer.model.training_precision"
 # Untimed training batches before the clock starts, for both systems. spaCy's Language.update calls each
 # component's finish_update right after that component's own update, so the transformer's optimizer step
 # for a batch runs at the next update, once the NER has backpropagated into it: the first update leaves the
@@ -55,16 +53,6 @@ class Settings:
     seed: int
     gpu: bool
     spacy_overrides: Dict[str, object]
-
-
-def gold_example(vocab, words: List[str], tags: List[str]):
-    """A training Example as the config's reader makes them: gold tokens and sentence starts on the predicted side."""
-    from spacy.tokens import Doc
-    from spacy.training import Example
-
-    from scripts.corpus_reader import with_gold_sentence_starts
-
-    return with_gold_sentence_starts(Example(Doc(vocab, words=words), Doc(vocab, words=words, ents=tags)))
 
 
 def call_in_child(function, args):
@@ -123,6 +111,8 @@ def load_spacy(
     import spacy
 
     import scripts.custom_functions  # noqa: F401 -- registers what the config names
+    from scripts.corpus_reader import gold_example
+    from scripts.ner_model.precision import INFERENCE_PRECISION_KEY
 
     if settings.gpu:
         from thinc.api import set_gpu_allocator
@@ -135,7 +125,7 @@ def load_spacy(
         overrides["nlp.batch_size"] = settings.batch_size
         overrides["components.transformer.max_batch_items"] = settings.batch_size * 512
     if precision:
-        overrides[PRECISION] = precision
+        overrides[INFERENCE_PRECISION_KEY] = precision
     config = spacy.util.load_config(settings.config, overrides=overrides, interpolate=True)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     examples = [gold_example(nlp.vocab, w, t) for w, t in sentences[:32]]
@@ -302,7 +292,10 @@ def spacy_training_step(settings: Settings, precision: str = ""):
     CPUs with native bf16), and the batches it runs on; with `precision`, that training_precision."""
     from spacy.training import Example
 
-    overrides = {TRAINING_PRECISION: precision} if precision else {}
+    from scripts.corpus_reader import gold_example
+    from scripts.ner_model.precision import TRAINING_PRECISION_KEY
+
+    overrides = {TRAINING_PRECISION_KEY: precision} if precision else {}
     nlp, optimizer = load_spacy(
         Settings(**{**vars(settings), "spacy_overrides": {**settings.spacy_overrides, **overrides}}),
         settings.train_sentences,

@@ -11,6 +11,10 @@ from spacy.language import Language
 from .hardware import PRECISIONS
 from .runtimes import INT8_REQUIREMENTS, has_onnxruntime
 
+# Where a pipeline's config holds the transformer's precision settings (spacy.load's config overrides).
+INFERENCE_PRECISION_KEY = "components.transformer.model.inference_precision"
+TRAINING_PRECISION_KEY = "components.transformer.model.training_precision"
+
 
 def transformer_shim(nlp: Language):
     """The shim of `nlp`'s "transformer" component."""
@@ -66,5 +70,5 @@ def precision_overrides(precision: Optional[str]) -> dict:
         raise ValueError(f"--precision {precision!r}: expected one of {PRECISIONS}")
     return {
         "components.transformer.model.@architectures": "ner_distilbert.TransformerModel.v1",
-        "components.transformer.model.inference_precision": precision,
+        INFERENCE_PRECISION_KEY: precision,
     }
