@@ -30,6 +30,28 @@ if WORKERS > 1:
 
 import scripts.custom_functions  # noqa: E402, F401 -- registers what the configs name, as their --code does
 
+# OntoNotes 5's 18 entity types: the many-label case of the own-data and report tests.
+ONTONOTES_TYPES = (
+    "CARDINAL",
+    "DATE",
+    "EVENT",
+    "FAC",
+    "GPE",
+    "LANGUAGE",
+    "LAW",
+    "LOC",
+    "MONEY",
+    "NORP",
+    "ORDINAL",
+    "ORG",
+    "PERCENT",
+    "PERSON",
+    "PRODUCT",
+    "QUANTITY",
+    "TIME",
+    "WORK_OF_ART",
+)
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 

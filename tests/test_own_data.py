@@ -17,7 +17,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from conftest import copy_project, run_cli
+from conftest import ONTONOTES_TYPES, copy_project, run_cli
 from scripts.conll import ConllError, Sentence, doc_to_sentences, read_conll_file, read_tags
 from scripts.corpus import ALONE, FROM_TAGS, GROUPED, convert
 from scripts.dataset import HF_SPLITS, class_label_types, find_columns
@@ -28,26 +28,6 @@ from scripts.scoring import crosscheck
 from scripts.synthetic_news import generate_documents
 
 WNUT_TYPES = ("corporation", "creative-work", "group", "location", "person", "product")
-ONTONOTES_TYPES = (
-    "CARDINAL",
-    "DATE",
-    "EVENT",
-    "FAC",
-    "GPE",
-    "LANGUAGE",
-    "LAW",
-    "LOC",
-    "MONEY",
-    "NORP",
-    "ORDINAL",
-    "ORG",
-    "PERCENT",
-    "PERSON",
-    "PRODUCT",
-    "QUANTITY",
-    "TIME",
-    "WORK_OF_ART",
-)
 VOCAB = spacy.blank("en").vocab  # once: making one costs a third of a second
 SPLIT_SEEDS = {"train": 0, "dev": 1, "test": 2}  # make_demo_data's seed + offset per split
 

@@ -12,7 +12,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from conftest import run_cli
+from conftest import ONTONOTES_TYPES, run_cli
 from scripts.error_analysis import MISSED, SPURIOUS, confusion_table, error_examples, match_entities, match_examples
 from scripts.package import model_readme
 from scripts.report.build import build_report
@@ -270,27 +270,7 @@ def test_many_and_long_labels_get_colours_and_a_picture(tmp_path):
     where it has one), and the per-type picture grows with the labels instead of crowding them."""
     from PIL import Image
 
-    ontonotes = [
-        "CARDINAL",
-        "DATE",
-        "EVENT",
-        "FAC",
-        "GPE",
-        "LANGUAGE",
-        "LAW",
-        "LOC",
-        "MONEY",
-        "NORP",
-        "ORDINAL",
-        "ORG",
-        "PERCENT",
-        "PERSON",
-        "PRODUCT",
-        "QUANTITY",
-        "TIME",
-        "WORK_OF_ART",
-    ]
-    labels = ontonotes + ["creative-work", "PER", "MISC"]
+    labels = list(ONTONOTES_TYPES) + ["creative-work", "PER", "MISC"]
     colours = label_colours(labels)
     assert colours["ORG"] == "#7aecec" and colours["PERSON"] == "#aa9cfc"  # displaCy's
     assert (

@@ -127,28 +127,8 @@ def tok2vec_transformer_cfg(tok2vec_model_cfg: dict, listener_model_cfg: dict) -
     return result
 
 
-@registry.architectures("ner_distilbert.TransformerModel.v1")
-def create_transformer_model(
-    name: str,
-    get_spans: Callable,
-    tokenizer_config: dict = {},
-    transformer_config: dict = {},
-    mixed_precision: bool = False,
-    grad_scaler_config: dict = {},
-    inference_precision: str = "auto",
-    training_precision: str = "auto",
-) -> PrecisionTransformerModel:
-    """spacy-transformers.TransformerModel.v3 with the precision settings (this module's docstring)."""
-    return PrecisionTransformerModel(
-        name,
-        get_spans,
-        tokenizer_config,
-        transformer_config,
-        mixed_precision,
-        grad_scaler_config,
-        inference_precision,
-        training_precision,
-    )
+# The class is the registered function: spaCy builds it from the config's settings, as it builds any layer.
+create_transformer_model = registry.architectures("ner_distilbert.TransformerModel.v1")(PrecisionTransformerModel)
 
 
 @registry.architectures("ner_distilbert.Tok2VecTransformer.v1")

@@ -13,7 +13,6 @@ import srsly
 import torch
 from spacy_transformers.layers.hf_shim import HFShim
 
-from .exports import int8_model_bytes, static_int8_model_bytes
 from .hardware import auto_precision, auto_training_precision
 from .runners import bf16_runner, fp32_runner, onnx_int8_runner, openvino_runner
 from .runtimes import INT8_REQUIREMENTS, STATIC_INT8_REQUIREMENT, has_onnxruntime, has_openvino
@@ -144,6 +143,10 @@ class PrecisionShim(HFShim):
     def int8_bytes(self, example_kwargs) -> bytes:
         """The int8 copy of the current weights: the one the package brought, else made now (seconds)."""
         if self.onnx_copy("int8") is None:
+            # onnx and the exporter are imported only when a copy is made: a package brings its copy, and
+            # every load would otherwise pay for the import
+            from .exports import int8_model_bytes
+
             self.onnx_copies["int8"] = (self._model, int8_model_bytes(self._model, example_kwargs))
         return self.onnx_copies["int8"][1]
 
@@ -151,6 +154,8 @@ class PrecisionShim(HFShim):
         """Make the int8-static copy, its activation scales fixed by `batches` (recording_inputs' lists).
         It is compiled once here, so that a family OpenVINO cannot run is refused when the copy is made
         (the package step), not at a prediction after the wheel is installed."""
+        from .exports import static_int8_model_bytes  # as in int8_bytes: only when a copy is made
+
         model_bytes = static_int8_model_bytes(self._model, batches)
         self._copy_runner("int8-static", lambda: openvino_runner(model_bytes))
         self.onnx_copies["int8-static"] = (self._model, model_bytes)
